@@ -1,0 +1,3 @@
+from healthcache.cli import run
+
+run()

@@ -1,0 +1,157 @@
+"""Bytes <-> ``Cache``: the strict loader and the canonical serialiser.
+
+Loading is one typed msgspec decode (parse and type-check in one pass), then a
+byte comparison with the canonical re-encoding.  A file we wrote compares equal,
+which proves it has no duplicate keys; anything else takes the slow path that
+names the exact problem.  Every failure is ``CorruptInput`` naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from healthcache.errors import CorruptInput, NewerSchema
+from healthcache.model.records import SCHEMA_VERSION, Activity, Cache
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Cache)
+
+# Migrations from older schema versions, applied in memory to the generic document.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Decoding allocates millions of objects; the collector only slows that down."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def encode(cache: Cache) -> bytes:
+    """The canonical form: 2-space indented JSON, one trailing newline."""
+    return msgspec.json.format(_encoder.encode(cache), indent=2) + b"\n"
+
+
+def encode_json(value: Any) -> bytes:
+    """Canonical bytes for small state documents (baseline, sync state)."""
+    return msgspec.json.format(_encoder.encode(value), indent=2) + b"\n"
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def strict_json(data: bytes, path: Path) -> Any:
+    """Slow, exact parse that rejects duplicate keys, NaN/Infinity and bad UTF-8."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorruptInput(path, f"not valid UTF-8 at byte {exc.start}") from exc
+    try:
+        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise CorruptInput(path, "JSON nested too deeply") from exc
+    except ValueError as exc:
+        raise CorruptInput(path, f"not valid JSON: {exc}") from exc
+
+
+def _migrate(data: bytes, path: Path, error: msgspec.ValidationError) -> Cache:
+    try:
+        doc = msgspec.json.decode(data)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        raise CorruptInput(path, f"does not match the cache schema: {error}") from error
+    version = doc.get("schema_version") if isinstance(doc, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool):
+        if version > SCHEMA_VERSION:
+            raise NewerSchema(
+                path,
+                f"schema_version {version} was written by a newer healthcache (this one reads up to {SCHEMA_VERSION})",
+                hint="Upgrade healthcache; nothing was changed.",
+            )
+        if version < SCHEMA_VERSION and version in MIGRATIONS:
+            while version < SCHEMA_VERSION:
+                doc = MIGRATIONS[version](doc)
+                version = doc["schema_version"]
+            try:
+                return msgspec.convert(doc, Cache)
+            except msgspec.ValidationError as exc:
+                raise CorruptInput(path, f"migrated file does not match the schema: {exc}") from exc
+    raise CorruptInput(path, f"does not match the cache schema: {error}") from error
+
+
+def decode(data: bytes, path: Path, *, trusted: bool = False) -> Cache:
+    """Parse and validate a cache file's bytes; ``CorruptInput`` on any defect.
+
+    ``trusted`` means the caller knows these are bytes we wrote (their hash is the
+    one recorded at our last save), so the duplicate-key proof can be skipped.
+    """
+    if not data.strip():
+        raise CorruptInput(path, "file is empty")
+    try:
+        with gc_paused():
+            cache = _decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        cache = _migrate(data, path, exc)
+    except msgspec.DecodeError as exc:
+        raise CorruptInput(path, f"not valid JSON: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CorruptInput(path, f"not valid UTF-8 at byte {exc.start}") from exc
+    except RecursionError as exc:
+        raise CorruptInput(path, "JSON nested too deeply") from exc
+    if not trusted and encode(cache) != data:
+        # Not our canonical bytes: hand-edited or written by another tool.  Only
+        # the exact parser can tell whether a key was given twice.
+        strict_json(data, path)
+    problems = hard_invariants(cache)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise CorruptInput(path, problems[0] + more)
+    return cache
+
+
+def hard_invariants(cache: Cache) -> list[str]:
+    """Defects that make the file unusable as a store: duplicate ids, bad times."""
+    problems: list[str] = []
+    owner: dict[str, str] = {}
+    for act in cache.activities:
+        for key in _activity_keys(act):
+            other = owner.get(key)
+            if other is not None and other != act.id:
+                problems.append(f"id {key!r} belongs to two activities ({other!r} and {act.id!r})")
+            owner[key] = act.id
+        for name in ("start_time", "first_seen_at", "updated_at"):
+            try:
+                # The schema pattern already fixed the form; this catches month 13 and the like.
+                datetime.fromisoformat(getattr(act, name))
+            except ValueError:
+                problems.append(f"activity {act.id!r}: {name} {getattr(act, name)!r} is not a valid time")
+    return problems
+
+
+def _activity_keys(act: Activity) -> list[str]:
+    keys = [act.id, *act.aliases]
+    keys.extend(f"{s}:{i}" for s, i in act.source_ids.items())
+    # An activity's own id normally also appears in its source_ids; count it once.
+    return list(dict.fromkeys(keys))

@@ -1,0 +1,96 @@
+"""One error hierarchy; each error carries the exit code the CLI returns for it.
+
+The CLI is the only place that turns these into messages and exit statuses, so
+the library never calls ``sys.exit`` and callers can catch a precise type.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTEGRITY = 3
+EXIT_CORRUPT = 4
+EXIT_LOCK_BUSY = 75
+
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success",
+    EXIT_ERROR: "error (network, authentication, a source or file that failed, bad configuration)",
+    EXIT_USAGE: "usage error (bad command line)",
+    EXIT_INTEGRITY: "integrity refusal: the save would have lost data; nothing was written",
+    EXIT_CORRUPT: "corrupt input: the cache, a backup or a state file cannot be read; nothing was written",
+    EXIT_LOCK_BUSY: "another healthcache run holds the write lock",
+}
+
+
+class HealthcacheError(Exception):
+    """Base of every error the program reports to a user."""
+
+    exit_code: int = EXIT_ERROR
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n{self.hint}"
+
+
+class UsageError(HealthcacheError):
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(HealthcacheError):
+    exit_code = EXIT_ERROR
+
+
+class CorruptInput(HealthcacheError):
+    """A file we must read is not what it claims to be; nothing was written."""
+
+    exit_code = EXIT_CORRUPT
+
+    def __init__(self, path: Path | str, reason: str, *, hint: str | None = None) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}", hint=hint)
+
+
+class NewerSchema(CorruptInput):
+    """The file was written by a newer healthcache; refusing beats guessing."""
+
+
+class IntegrityRefused(HealthcacheError):
+    """The guard refused a save because it would lose data."""
+
+    exit_code = EXIT_INTEGRITY
+
+    def __init__(self, message: str, violations: list[object]) -> None:
+        super().__init__(message)
+        self.violations = violations
+
+
+class LockBusy(HealthcacheError):
+    exit_code = EXIT_LOCK_BUSY
+
+    def __init__(self, lock_path: Path, holder: str | None) -> None:
+        who = f"pid {holder}" if holder else "another process"
+        super().__init__(
+            f"the write lock {lock_path} is held by {who}",
+            hint="Another healthcache run is writing; try again when it finishes "
+            "(or pass --lock-timeout SECONDS to wait).",
+        )
+        self.lock_path = lock_path
+        self.holder = holder
+
+
+class SourceError(HealthcacheError):
+    """A source (API or importer) failed; other sources still run."""
+
+    exit_code = EXIT_ERROR
+
+
+class AuthRequired(SourceError):
+    """Stored credentials are missing or no longer accepted."""

@@ -1,0 +1,165 @@
+"""Typed records of the cache file (schema_version 1).
+
+The msgspec Structs are the compiled validator of ``schema.json``: decoding the
+file into them parses and type-checks in one pass, which is what keeps load and
+save close to the cost of bare JSON parsing.  ``schema.json`` is the reference,
+``jsonschema`` checks it under ``verify --strict``, and tests prove both agree.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from healthcache.timeutil import UTC_PATTERN
+
+SCHEMA_VERSION = 1
+
+# Field types with their constraints, shared by every record below.
+UtcTime = Annotated[str, msgspec.Meta(pattern=UTC_PATTERN)]
+SourceName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]*$")]
+RecordId = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]*:.+$")]
+Sport = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]*$")]
+NonNeg = Annotated[float, msgspec.Meta(ge=0)]
+HeartRate = Annotated[float, msgspec.Meta(ge=0, le=300)]
+
+# Summary fields an activity takes from its preferred source (merge order lives in merge.py).
+SUMMARY_FIELDS: tuple[str, ...] = (
+    "start_time_local",
+    "timezone",
+    "name",
+    "distance_m",
+    "duration_s",
+    "moving_time_s",
+    "elevation_gain_m",
+    "calories",
+    "avg_hr",
+    "max_hr",
+    "avg_cadence",
+    "avg_power",
+    "device",
+)
+# Fields the guard protects: once an activity has them, no save may remove them.
+HR_FIELDS: tuple[str, ...] = ("avg_hr", "max_hr", "hr_splits")
+
+
+class HRSplit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Heart rate over one kilometre (the last may be partial)."""
+
+    km: Annotated[int, msgspec.Meta(ge=1)]
+    duration_s: NonNeg
+    avg_hr: HeartRate | None = None
+    max_hr: HeartRate | None = None
+
+
+class Activity(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One workout, however many services have recorded it."""
+
+    id: RecordId
+    source: SourceName
+    source_ids: dict[SourceName, str]
+    start_time: UtcTime
+    sport: Sport
+    first_seen_at: UtcTime
+    updated_at: UtcTime
+    aliases: list[RecordId] = []
+    start_time_local: str | None = None
+    timezone: str | None = None
+    sport_raw: dict[SourceName, str] = {}
+    name: str | None = None
+    distance_m: NonNeg | None = None
+    duration_s: NonNeg | None = None
+    moving_time_s: NonNeg | None = None
+    elevation_gain_m: NonNeg | None = None
+    calories: NonNeg | None = None
+    avg_hr: HeartRate | None = None
+    max_hr: HeartRate | None = None
+    avg_cadence: NonNeg | None = None
+    avg_power: NonNeg | None = None
+    device: str | None = None
+    hr_splits: list[HRSplit] | None = None
+    raw: dict[SourceName, Any] = {}
+
+    def record_keys(self) -> set[str]:
+        """Every record id that resolves to this activity."""
+        out = {self.id, *self.aliases}
+        out.update(f"{s}:{i}" for s, i in self.source_ids.items())
+        return out
+
+
+class Tombstone(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """An explicit delete: the ids it covers may leave the file and never come back by sync."""
+
+    id: RecordId
+    deleted_at: UtcTime
+    reason: Annotated[str, msgspec.Meta(min_length=1)]
+    aliases: list[RecordId] = []
+    source_ids: dict[SourceName, str] = {}
+
+    def record_keys(self) -> set[str]:
+        out = {self.id, *self.aliases}
+        out.update(f"{s}:{i}" for s, i in self.source_ids.items())
+        return out
+
+
+class Link(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A manual de-duplication decision, overriding the automatic rules both ways."""
+
+    ids: Annotated[list[RecordId], msgspec.Meta(min_length=2, max_length=2)]
+    kind: Literal["same", "distinct"]
+    at: UtcTime
+
+
+class Cache(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The whole file.  ``activities`` is kept sorted by (start_time, id)."""
+
+    schema_version: Literal[1]
+    generator: str
+    updated_at: UtcTime
+    activities: list[Activity]
+    tombstones: list[Tombstone] = []
+    links: list[Link] = []
+
+
+class SourceRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One activity as a source or importer saw it, normalised; the merge engine's input.
+
+    ``start_time`` is UTC in the cache's form.  ``external_id`` carries what a
+    source says about the workout's origin (Strava's ``external_id``, a Garmin
+    export's file name) so that the merge can match it to another source's id.
+    """
+
+    source: SourceName
+    source_id: str
+    start_time: UtcTime
+    sport: Sport
+    sport_raw: str | None = None
+    start_time_local: str | None = None
+    timezone: str | None = None
+    name: str | None = None
+    distance_m: NonNeg | None = None
+    duration_s: NonNeg | None = None
+    moving_time_s: NonNeg | None = None
+    elevation_gain_m: NonNeg | None = None
+    calories: NonNeg | None = None
+    avg_hr: HeartRate | None = None
+    max_hr: HeartRate | None = None
+    avg_cadence: NonNeg | None = None
+    avg_power: NonNeg | None = None
+    device: str | None = None
+    hr_splits: list[HRSplit] | None = None
+    external_id: str | None = None
+    raw: Any = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:{self.source_id}"
+
+
+def empty_cache(generator: str, now: str) -> Cache:
+    return Cache(schema_version=SCHEMA_VERSION, generator=generator, updated_at=now, activities=[])
+
+
+def sort_key(a: Activity) -> tuple[str, str]:
+    return (a.start_time, a.id)

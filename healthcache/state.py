@@ -1,0 +1,35 @@
+"""Per-source state files in tracking/sync_state/: cursors, last sync, manifests.
+
+Read without the lock (a stale read only costs a redundant fetch); written only
+inside a store transaction, through the atomic save path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from healthcache.config import Paths
+from healthcache.errors import CorruptInput
+
+
+def load[T](paths: Paths, name: str, kind: type[T], default: T) -> T:
+    """The state document ``sync_state/<name>.json``, or ``default`` when absent."""
+    path = paths.state_file(name)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return default
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+        raise CorruptInput(
+            path,
+            f"state file is unreadable: {exc}",
+            hint=f"Delete {path} to start that source's bookkeeping afresh (the cache is not affected).",
+        ) from exc
+
+
+def path_of(paths: Paths, name: str) -> Path:
+    return paths.state_file(name)
