@@ -51,6 +51,9 @@ def save_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     final_mode = existing_mode(path) if mode is None else mode
     tmp = folder / f"{TEMP_PREFIX}{path.name}.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # left by a killed run whose pid we now have
+    old_link: Path | None = None
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
         try:
@@ -65,24 +68,43 @@ def save_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
             _fsync(fd)
         finally:
             os.close(fd)
+        # Keep a link to the old bytes until the rename is durable, so a failing
+        # folder fsync can put them back instead of leaving an uncertain state.
+        old_link = _link_old(path, folder)
         _replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        for leftover in (tmp, old_link):
+            if leftover is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
         raise
-    # The rename is done; a failing folder fsync means the rename may not be
-    # durable yet, so report it, but the file content itself is complete.
-    _fsync_dir(folder)
-
-
-def sweep_temp_files(folder: Path) -> list[Path]:
-    """Remove temp files of killed runs; call only while holding the write lock."""
-    removed: list[Path] = []
-    if not folder.is_dir():
-        return removed
-    for entry in folder.iterdir():
-        if entry.name.startswith(TEMP_PREFIX):
+    try:
+        _fsync_dir(folder)
+    except BaseException:
+        # Roll back to exactly what was there before: the old bytes, or no file.
+        if old_link is not None:
+            os.replace(old_link, path)
+            old_link = None
+        else:
             with contextlib.suppress(FileNotFoundError):
-                entry.unlink()
-                removed.append(entry)
-    return removed
+                path.unlink()
+        raise
+    finally:
+        if old_link is not None:
+            with contextlib.suppress(FileNotFoundError):
+                old_link.unlink()
+
+
+def _link_old(path: Path, folder: Path) -> Path | None:
+    link = folder / f"{TEMP_PREFIX}{path.name}.{os.getpid()}.old"
+    with contextlib.suppress(FileNotFoundError):
+        link.unlink()
+    try:
+        os.link(path, link)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        # Links impossible here (some network or FUSE file systems): no rollback
+        # of the rename, but the write itself is still atomic.
+        return None
+    return link

@@ -103,10 +103,12 @@ def _check_against_old(old: Cache, new: Cache) -> list[Violation]:
         for name in HR_FIELDS:
             if _present(getattr(act, name)) and not _present(getattr(target, name)):
                 out.append(Violation("lost_hr", act.id, f"{name} would be removed"))
-    old_tombs = {t.id for t in old.tombstones}
-    kept_tombs = {t.id for t in new.tombstones}
-    for lost in sorted(old_tombs - kept_tombs):
-        out.append(Violation("dropped_id", lost, "a tombstone would disappear (a deleted activity could come back)"))
+    # A tombstone may go only when its activity comes back (a restore undoing a
+    # delete); otherwise its ids would vanish from the file altogether.
+    for tomb in old.tombstones:
+        for key in sorted(tomb.record_keys()):
+            if key not in where and key not in tombstoned:
+                out.append(Violation("dropped_id", key, "a tombstone would disappear (a deleted activity could come back)"))
     return out
 
 

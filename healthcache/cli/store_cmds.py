@@ -1,0 +1,261 @@
+"""Commands over the store itself: verify, restore, backups, delete, status, paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from healthcache.cli import Ctx, Exit, common_options
+from healthcache.config import RetentionPolicy
+
+
+@click.command()
+@click.option("--baseline", is_flag=True, help="After a clean check, record the counts no later save may go below.")
+@click.option("--backups", "check_backups", is_flag=True, help="Also re-hash every backup against its name.")
+@click.option("--strict", is_flag=True, help="Also validate with the reference jsonschema implementation (slow).")
+@common_options
+def verify(ctx: Ctx, baseline: bool, check_backups: bool, strict: bool) -> None:
+    """Check the cache's schema and invariants, the baseline, and (--backups) every backup.
+
+    Exit 0 when clean, 4 when a file is corrupt, 3 when the cache is below the baseline.
+    """
+    from healthcache import verify as v
+
+    store = ctx.store()
+    if baseline:
+        report = v.record_baseline(store, lock_timeout=ctx.lock_timeout, on_wait=ctx.on_lock_wait)
+    else:
+        report = v.verify(store, strict=strict, check_backups=check_backups)
+    if baseline and check_backups and not report.problems:
+        extra = v.verify(store, strict=strict, check_backups=True)
+        report.problems, report.backups_checked = extra.problems, extra.backups_checked
+
+    def text() -> str:
+        lines = [f"{report.cache}: {report.activities} activities, {report.records} records"]
+        if report.backups_checked:
+            lines.append(f"backups checked: {report.backups_checked}")
+        lines += [f"problem: {p}" for p in report.problems]
+        if report.baseline_recorded and report.baseline is not None:
+            lines.append(
+                f"baseline recorded: {report.baseline.records} records, per source {report.baseline.per_source}"
+            )
+        elif baseline and report.problems:
+            lines.append("baseline NOT recorded: fix the problems above first")
+        lines.append("OK" if not report.problems else f"{len(report.problems)} problem(s)")
+        return "\n".join(lines)
+
+    if report.problems and ctx.quiet and not ctx.as_json:
+        ctx.warn(text())
+    ctx.emit(report.as_dict(), text)
+    if report.exit_code:
+        raise Exit(report.exit_code)
+
+
+@click.command()
+@click.argument("backup", required=False)
+@click.option("--latest", is_flag=True, help="Restore the newest readable backup.")
+@click.option("--merge", is_flag=True, help="Take the union of the backup and the current file.")
+@click.option("--force", is_flag=True, help="Replace even if activities present now would be dropped.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@common_options
+def restore(ctx: Ctx, backup: str | None, latest: bool, merge: bool, force: bool, dry_run: bool) -> None:
+    """Restore the cache from BACKUP (a name from `backups list`, or a path) or --latest.
+
+    The current file is backed up first.  A restore that would drop activities
+    present now is refused (exit 3) unless --merge or --force.
+    """
+    from healthcache.errors import UsageError
+    from healthcache.restore import restore as do_restore
+
+    if (backup is None) == (not latest):
+        raise UsageError("name a BACKUP or pass --latest (not both)")
+    result = do_restore(
+        ctx.store(),
+        backup,
+        merge=merge,
+        force=force,
+        dry_run=dry_run,
+        lock_timeout=ctx.lock_timeout,
+        on_wait=ctx.on_lock_wait,
+    )
+    p = result.plan
+    data: dict[str, Any] = {
+        "backup": str(p.backup),
+        "mode": result.mode,
+        "dry_run": dry_run,
+        "added": p.added,
+        "dropped": p.dropped,
+        "changed": p.changed,
+        "violations": [str(v) for v in p.violations],
+        "changed_file": bool(result.save and result.save.changed),
+        "previous_saved_as": str(result.save.backup) if result.save and result.save.backup else None,
+    }
+
+    def text() -> str:
+        verb = "would restore" if dry_run else "restored"
+        lines = [
+            f"{verb} {p.backup.name} ({result.mode}): {len(p.added)} added, {len(p.dropped)} dropped, {len(p.changed)} changed"
+        ]
+        if p.dropped:
+            lines.append("dropped: " + ", ".join(p.dropped[:20]) + (" ..." if len(p.dropped) > 20 else ""))
+        if dry_run and p.violations and not force:
+            lines.append("this restore would be refused (use --merge or --force):")
+            lines += [f"  - {v}" for v in p.violations[:20]]
+        if result.save and result.save.backup:
+            lines.append(f"the previous file was saved as {result.save.backup.name}")
+        if result.save and not result.save.changed:
+            lines.append("the cache already equals that backup; nothing was written")
+        return "\n".join(lines)
+
+    ctx.emit(data, text)
+
+
+@click.group()
+def backups() -> None:
+    """List and prune backups (one is written before every save)."""
+
+
+@backups.command("list")
+@common_options
+def backups_list(ctx: Ctx) -> None:
+    """List backups, newest first."""
+    from healthcache.backup import list_backups
+
+    items = list_backups(ctx.paths.backups, include_corrupt=True)
+    rows = [
+        {"name": b.name, "time": b.when.isoformat(), "size_bytes": b.path.stat().st_size, "corrupt": b.corrupt}
+        for b in items
+    ]
+
+    def text() -> str:
+        if not rows:
+            return f"no backups in {ctx.paths.backups}"
+        return "\n".join(
+            f"{r['name']}  {r['size_bytes'] / 1e6:9.2f} MB{'  (corrupt file kept aside)' if r['corrupt'] else ''}"
+            for r in rows
+        )
+
+    ctx.emit(rows, text)
+
+
+@backups.command("prune")
+@click.option("--keep-last", type=int, default=None, help="Keep the N newest backups.")
+@click.option("--keep-daily", type=int, default=None, help="Keep the newest backup of each of the last N days.")
+@click.option("--keep-weekly", type=int, default=None, help="Keep the newest backup of each of the last N ISO weeks.")
+@click.option("--keep-monthly", type=int, default=None, help="Keep the newest backup of each of the last N months.")
+@click.option("--dry-run", is_flag=True, help="Print the decision and the rule for each backup; delete nothing.")
+@common_options
+def backups_prune(
+    ctx: Ctx,
+    keep_last: int | None,
+    keep_daily: int | None,
+    keep_weekly: int | None,
+    keep_monthly: int | None,
+    dry_run: bool,
+) -> None:
+    """Delete backups not kept by the retention rules (borg prune semantics).
+
+    Rules apply in order last, daily, weekly, monthly; a backup kept by an
+    earlier rule does not count toward a later one; the newest is always kept.
+    Defaults come from [backups] in healthcache.toml (10, 7, 4, 12).
+    """
+    from healthcache import backup as b
+    from healthcache import retention
+    from healthcache.lock import write_lock
+
+    cfg = ctx.config().retention
+    policy = RetentionPolicy(
+        keep_last=cfg.keep_last if keep_last is None else keep_last,
+        keep_daily=cfg.keep_daily if keep_daily is None else keep_daily,
+        keep_weekly=cfg.keep_weekly if keep_weekly is None else keep_weekly,
+        keep_monthly=cfg.keep_monthly if keep_monthly is None else keep_monthly,
+    )
+    paths = ctx.paths
+    with write_lock(paths.lock, timeout=ctx.lock_timeout, on_wait=ctx.on_lock_wait):
+        items = b.list_backups(paths.backups)
+        by_name = {i.name: i for i in items}
+        decisions = retention.plan([retention.Item(i.name, i.when) for i in items], policy)
+        doomed = [by_name[d.item.name].path for d in decisions if not d.keep]
+        if not dry_run:
+            b.remove_backups(doomed)
+    rows = [{"name": d.item.name, "keep": d.keep, "rule": d.rule, "index": d.index} for d in decisions]
+
+    def text() -> str:
+        lines = [f"{'would prune' if dry_run and not d.keep else d.reason():<22} {d.item.name}" for d in decisions]
+        lines.append(f"{'would remove' if dry_run else 'removed'} {len(doomed)} of {len(decisions)} backups")
+        return "\n".join(lines)
+
+    ctx.emit({"dry_run": dry_run, "decisions": rows, "removed": len(doomed)}, text)
+
+
+@click.command()
+@click.argument("activity_id")
+@click.option("--reason", required=True, help="Why; kept in the tombstone.")
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted; write nothing.")
+@common_options
+def delete(ctx: Ctx, activity_id: str, reason: str, dry_run: bool) -> None:
+    """Delete one activity explicitly; a tombstone keeps its ids so sync never brings it back."""
+    from healthcache.delete import delete_activity
+
+    act, saved = delete_activity(
+        ctx.store(),
+        activity_id,
+        reason=reason,
+        dry_run=dry_run,
+        lock_timeout=ctx.lock_timeout,
+        on_wait=ctx.on_lock_wait,
+    )
+    data = {
+        "id": act.id,
+        "start_time": act.start_time,
+        "sport": act.sport,
+        "dry_run": dry_run,
+        "backup": str(saved.backup) if saved and saved.backup else None,
+    }
+    ctx.emit(data, f"{'would delete' if dry_run else 'deleted'} {act.id} ({act.sport}, {act.start_time})")
+
+
+@click.command()
+@common_options
+def status(ctx: Ctx) -> None:
+    """Summarise the cache, its sources, backups and baseline."""
+    from healthcache.status import status as get_status
+
+    data = get_status(ctx.store())
+
+    def text() -> str:
+        lines = [f"cache: {data['cache']}"]
+        if not data["exists"]:
+            lines.append("  (no cache yet: run `healthcache import` or `healthcache sync`)")
+        else:
+            lines.append(
+                f"  {data['activities']} activities, {data['records']} records, {data['size_bytes'] / 1e6:.2f} MB, updated {data['updated_at']}"
+            )
+            lines.append("  per source: " + (", ".join(f"{s} {n}" for s, n in data["per_source"].items()) or "none"))
+        lines.append(
+            f"backups: {data['backups']['count']}"
+            + (f", newest {data['backups']['newest']}" if data["backups"]["newest"] else "")
+        )
+        base = data["baseline"]
+        lines.append(
+            "baseline: "
+            + (
+                f"{base['records']} records, recorded {base['recorded_at']}"
+                if base
+                else "none (record one with `healthcache verify --baseline`)"
+            )
+        )
+        for name, st in data["sources"].items():
+            lines.append(f"source {name}: " + ", ".join(f"{k}={v}" for k, v in st.items() if v is not None))
+        return "\n".join(lines)
+
+    ctx.emit(data, text)
+
+
+@click.command()
+@common_options
+def paths(ctx: Ctx) -> None:
+    """Print every resolved path of the workspace."""
+    data = ctx.paths.as_dict()
+    ctx.emit(data, "\n".join(f"{k:<11} {v}" for k, v in data.items()))

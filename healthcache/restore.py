@@ -1,0 +1,157 @@
+"""Restore the cache from a backup, without ever losing what is there now.
+
+A plain restore that would drop activities the current file holds is refused
+by the guard; ``merge=True`` takes the union instead, and ``force`` replaces
+anyway.  Either way the current file is backed up first, so a restore can
+itself be undone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from healthcache import backup, guard
+from healthcache.config import Paths
+from healthcache.errors import CorruptInput, IntegrityRefused, UsageError
+from healthcache.model.records import HR_FIELDS, SUMMARY_FIELDS, Activity, Cache
+from healthcache.store import SaveResult, Store, load_file
+
+
+@dataclass
+class RestorePlan:
+    backup: Path
+    added: list[str] = field(default_factory=list)  # activity ids the restore brings back
+    dropped: list[str] = field(default_factory=list)  # ids present now that the restore would remove
+    changed: list[str] = field(default_factory=list)  # ids whose content differs
+    violations: list[guard.Violation] = field(default_factory=list)
+
+
+@dataclass
+class RestoreResult:
+    plan: RestorePlan
+    mode: str  # "replace" | "merge" | "force"
+    save: SaveResult | None  # None for a dry run
+    current_was_corrupt: bool = False
+
+
+def newest_good_backup(paths: Paths) -> Path | None:
+    """The newest backup that loads cleanly (its name's hash is checked too)."""
+    for info in backup.list_backups(paths.backups):
+        try:
+            if not backup.file_sha256(info.path).startswith(info.digest):
+                continue
+            load_file(info.path)
+        except (CorruptInput, OSError):
+            continue
+        return info.path
+    return None
+
+
+def resolve_backup(paths: Paths, name: str | None) -> Path:
+    if name is None:
+        found = newest_good_backup(paths)
+        if found is None:
+            raise UsageError(f"no readable backup in {paths.backups}")
+        return found
+    p = Path(name)
+    if not p.exists() and (paths.backups / name).exists():
+        p = paths.backups / name
+    if not p.exists():
+        raise UsageError(f"no such backup: {name} (see: healthcache backups list)")
+    return p
+
+
+def union(current: Cache, other: Cache) -> Cache:
+    """Everything in either file: activities missing from ``current`` are added,
+    shared ones gain the fields, sources and HR data only ``other`` has.
+    Activities deleted in ``current`` (tombstones) stay deleted."""
+    owner: dict[str, int] = {}
+    acts = list(current.activities)
+    for i, act in enumerate(acts):
+        for key in act.record_keys():
+            owner[key] = i
+    deleted: set[str] = set()
+    for tomb in current.tombstones:
+        deleted |= tomb.record_keys()
+    for act in other.activities:
+        keys = act.record_keys()
+        if keys & deleted:
+            continue
+        hits = {owner[k] for k in keys if k in owner}
+        if not hits:
+            owner.update(dict.fromkeys(keys, len(acts)))
+            acts.append(act)
+            continue
+        i = min(hits)
+        acts[i] = _fill(acts[i], act)
+    tomb_ids = {t.id for t in current.tombstones}
+    tombstones = list(current.tombstones) + [t for t in other.tombstones if t.id not in tomb_ids]
+    links = list(current.links) + [lk for lk in other.links if lk not in current.links]
+    return msgspec.structs.replace(current, activities=acts, tombstones=tombstones, links=links)
+
+
+def _fill(mine: Activity, theirs: Activity) -> Activity:
+    """``mine`` with every value it lacks taken from ``theirs``; nothing of ``mine`` replaced."""
+    changes: dict[str, object] = {}
+    for name in (*SUMMARY_FIELDS, *HR_FIELDS):
+        if getattr(mine, name) in (None, []) and getattr(theirs, name) not in (None, []):
+            changes[name] = getattr(theirs, name)
+    source_ids = {**theirs.source_ids, **mine.source_ids}
+    raw = {**theirs.raw, **mine.raw}
+    sport_raw = {**theirs.sport_raw, **mine.sport_raw}
+    # Every key of theirs must still resolve here: through source_ids, or as an alias.
+    resolved = {mine.id, *mine.aliases, *(f"{s}:{i}" for s, i in source_ids.items())}
+    aliases = [*mine.aliases, *sorted(theirs.record_keys() - resolved)]
+    if source_ids != mine.source_ids or raw != mine.raw or sport_raw != mine.sport_raw or aliases != mine.aliases:
+        changes.update(source_ids=source_ids, raw=raw, sport_raw=sport_raw, aliases=aliases)
+    first_seen = min(mine.first_seen_at, theirs.first_seen_at)
+    if first_seen != mine.first_seen_at:
+        changes["first_seen_at"] = first_seen
+    return msgspec.structs.replace(mine, **changes) if changes else mine
+
+
+def plan(current: Cache, target: Cache, backup_path: Path) -> RestorePlan:
+    now_ids = {a.id: a for a in current.activities}
+    then_ids = {a.id: a for a in target.activities}
+    result = RestorePlan(backup=backup_path)
+    result.added = sorted(set(then_ids) - set(now_ids))
+    result.dropped = sorted(set(now_ids) - set(then_ids))
+    result.changed = sorted(i for i in set(now_ids) & set(then_ids) if now_ids[i] != then_ids[i])
+    return result
+
+
+def restore(
+    store: Store,
+    name: str | None,
+    *,
+    merge: bool = False,
+    force: bool = False,
+    dry_run: bool = False,
+    lock_timeout: float | None = 0.0,
+    on_wait: Callable[[str | None], None] | None = None,
+) -> RestoreResult:
+    if merge and force:
+        raise UsageError("--merge and --force exclude each other")
+    backup_path = resolve_backup(store.paths, name)
+    restored = load_file(backup_path).cache
+    with store.transaction(lock_timeout=lock_timeout, on_wait=on_wait, allow_corrupt=True) as tx:
+        current = tx.cache
+        target = union(current, restored) if merge else restored
+        result_plan = plan(current, target, backup_path)
+        result_plan.violations = tx.check(target)
+        mode = "merge" if merge else "force" if force else "replace"
+        if dry_run:
+            return RestoreResult(result_plan, mode, None, tx.corrupt is not None)
+        if result_plan.violations and not force:
+            raise IntegrityRefused(
+                guard.describe(result_plan.violations)
+                + "\nUse --merge to keep both (the union), or --force to replace anyway (the current file is backed up first).",
+                result_plan.violations,
+            )
+        was_corrupt = tx.corrupt is not None
+        saved = tx.save(target, force_reason="restore --force" if force else None)
+        return RestoreResult(result_plan, mode, saved, was_corrupt)

@@ -1,0 +1,167 @@
+"""``verify``: read-only checks that collect every problem instead of stopping at the first.
+
+Plain ``verify`` uses the compiled validator (the typed decode) so a daily cron
+run stays cheap; ``--strict`` adds the reference ``jsonschema`` validation of
+the shipped schema.  ``--baseline`` records counts after a clean check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from healthcache import backup, codec, guard
+from healthcache.errors import EXIT_CORRUPT, EXIT_INTEGRITY, EXIT_OK, CorruptInput
+from healthcache.model.records import Cache, sort_key
+from healthcache.store import Store, read_baseline, read_index
+from healthcache.timeutil import utc_iso
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # "corrupt" | "schema" | "invariant" | "baseline" | "backup"
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"[{self.kind}] {self.subject}: {self.detail}"
+
+
+@dataclass
+class VerifyReport:
+    cache: Path
+    problems: list[Problem] = field(default_factory=list)
+    activities: int = 0
+    records: int = 0
+    sha256: str | None = None
+    baseline: guard.Baseline | None = None
+    baseline_recorded: bool = False
+    backups_checked: int = 0
+    strict: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        kinds = {p.kind for p in self.problems}
+        if kinds & {"corrupt", "schema", "invariant", "backup"}:
+            return EXIT_CORRUPT
+        if "baseline" in kinds:
+            return EXIT_INTEGRITY
+        return EXIT_OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": not self.problems,
+            "cache": str(self.cache),
+            "sha256": self.sha256,
+            "activities": self.activities,
+            "records": self.records,
+            "strict": self.strict,
+            "baseline": None if self.baseline is None else codec.msgspec.to_builtins(self.baseline),
+            "baseline_recorded": self.baseline_recorded,
+            "backups_checked": self.backups_checked,
+            "problems": [{"kind": p.kind, "subject": p.subject, "detail": p.detail} for p in self.problems],
+        }
+
+
+def schema() -> dict[str, Any]:
+    """The shipped JSON Schema of the cache file (the reference definition)."""
+    text = resources.files("healthcache.model").joinpath("schema.json").read_text(encoding="utf-8")
+    result: dict[str, Any] = json.loads(text)
+    return result
+
+
+def strict_validate(doc: Any) -> list[str]:
+    """Validate a parsed document with the reference ``jsonschema`` implementation."""
+    import jsonschema  # the slow reference validator: only for --strict and tests
+
+    validator = jsonschema.Draft202012Validator(schema())
+    return [
+        f"{'/'.join(str(p) for p in err.absolute_path) or '(root)'}: {err.message}"
+        for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+
+
+def invariants(cache: Cache) -> list[Problem]:
+    """Everything the schema cannot say: unique ids, sort order, tombstones, links."""
+    problems = [Problem("invariant", "ids", p) for p in codec.hard_invariants(cache)]
+    previous = None
+    for act in cache.activities:
+        key = sort_key(act)
+        if previous is not None and key < previous:
+            problems.append(Problem("invariant", act.id, "activities are not sorted by (start_time, id)"))
+            break
+        previous = key
+    live: set[str] = set()
+    for act in cache.activities:
+        if act.source not in act.source_ids:
+            problems.append(Problem("invariant", act.id, f"preferred source {act.source!r} has no source id"))
+        kms = [s.km for s in act.hr_splits or []]
+        if kms != sorted(set(kms)):
+            problems.append(Problem("invariant", act.id, "hr_splits are not in ascending km order"))
+        live.update(act.record_keys())
+    for tomb in cache.tombstones:
+        if tomb.id in live:
+            problems.append(Problem("invariant", tomb.id, "is both deleted (tombstone) and present"))
+    return problems
+
+
+def verify(store: Store, *, strict: bool = False, check_backups: bool = False) -> VerifyReport:
+    paths = store.paths
+    report = VerifyReport(cache=paths.cache, strict=strict)
+    try:
+        data = paths.cache.read_bytes()
+    except FileNotFoundError:
+        data = None
+    cache: Cache | None = None
+    if data is not None:
+        report.sha256 = hashlib.sha256(data).hexdigest()
+        index = read_index(paths)
+        try:
+            cache = codec.decode(
+                data, paths.cache, trusted=index is not None and index.sha256 == report.sha256, invariants=False
+            )
+        except CorruptInput as exc:
+            report.problems.append(Problem("corrupt", str(paths.cache), exc.reason))
+        if strict:
+            try:
+                doc = codec.strict_json(data, paths.cache)
+            except CorruptInput:
+                doc = None  # already reported above
+            if doc is not None:
+                report.problems.extend(Problem("schema", "jsonschema", m) for m in strict_validate(doc))
+    if cache is not None:
+        report.activities = len(cache.activities)
+        report.records = guard.record_counts(cache)[0]
+        report.problems.extend(invariants(cache))
+    try:
+        report.baseline = read_baseline(paths)
+    except CorruptInput as exc:
+        report.problems.append(Problem("corrupt", str(paths.baseline), exc.reason))
+    if report.baseline is not None and cache is not None:
+        report.problems.extend(
+            Problem("baseline", v.subject, v.detail) for v in guard.check_baseline(cache, report.baseline)
+        )
+    if check_backups:
+        items = backup.list_backups(paths.backups, include_corrupt=True)
+        report.backups_checked = len(items)
+        report.problems.extend(Problem("backup", b.name, why) for b, why in backup.verify_backups(paths.backups))
+    return report
+
+
+def record_baseline(store: Store, *, lock_timeout: float | None = 0.0, on_wait: Any = None) -> VerifyReport:
+    """Check, and only if clean, record the current counts as the new baseline."""
+    with store.transaction(lock_timeout=lock_timeout, on_wait=on_wait) as tx:
+        report = verify(store)
+        # A baseline is a promise about the future; a drop below the old one is
+        # exactly what the new one must not paper over.
+        if report.problems:
+            return report
+        baseline = guard.make_baseline(tx.cache, sha256=report.sha256, recorded_at=utc_iso(store.clock()))
+        tx.write_state(store.paths.baseline, baseline)
+        report.baseline = baseline
+        report.baseline_recorded = True
+        return report
