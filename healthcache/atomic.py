@@ -108,3 +108,16 @@ def _link_old(path: Path, folder: Path) -> Path | None:
         # of the rename, but the write itself is still atomic.
         return None
     return link
+
+
+def sweep_temp_files(folder: Path) -> list[Path]:
+    """Remove temp files (and old-version links) of killed runs; call only under the write lock."""
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        if entry.name.startswith(TEMP_PREFIX):
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                removed.append(entry)
+    return removed

@@ -134,13 +134,12 @@ def decode(data: bytes, path: Path, *, trusted: bool = False, invariants: bool =
 def hard_invariants(cache: Cache) -> list[str]:
     """Defects that make the file unusable as a store: duplicate ids, bad times."""
     problems: list[str] = []
-    owner: dict[str, str] = {}
-    for act in cache.activities:
+    owner: dict[str, int] = {}
+    for pos, act in enumerate(cache.activities):
         for key in _activity_keys(act):
-            other = owner.get(key)
-            if other is not None and other != act.id:
-                problems.append(f"id {key!r} belongs to two activities ({other!r} and {act.id!r})")
-            owner[key] = act.id
+            other = owner.setdefault(key, pos)
+            if other != pos:
+                problems.append(f"id {key!r} belongs to two activities ({cache.activities[other].id!r} and {act.id!r})")
         for name in ("start_time", "first_seen_at", "updated_at"):
             try:
                 # The schema pattern already fixed the form; this catches month 13 and the like.

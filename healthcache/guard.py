@@ -108,7 +108,9 @@ def _check_against_old(old: Cache, new: Cache) -> list[Violation]:
     for tomb in old.tombstones:
         for key in sorted(tomb.record_keys()):
             if key not in where and key not in tombstoned:
-                out.append(Violation("dropped_id", key, "a tombstone would disappear (a deleted activity could come back)"))
+                out.append(
+                    Violation("dropped_id", key, "a tombstone would disappear (a deleted activity could come back)")
+                )
     return out
 
 

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from healthcache.cli import cli, main
+from healthcache.config import Paths
+from healthcache.model.records import Cache
+from healthcache.store import Store
+from tests import factories
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty workspace; HEALTHCACHE_HOME is cleared so nothing leaks in from the environment."""
+    monkeypatch.delenv("HEALTHCACHE_HOME", raising=False)
+    h = tmp_path / "home"
+    h.mkdir()
+    return h
+
+
+@pytest.fixture
+def store(home: Path) -> Store:
+    return Store(Paths.resolve(home))
+
+
+@pytest.fixture
+def seeded(store: Store) -> Callable[[int], Cache]:
+    """Save a realistic cache of n activities through the real store."""
+
+    def seed(n: int = 20) -> Cache:
+        with store.transaction() as tx:
+            tx.save(factories.cache(n))
+        return store.read().cache
+
+    return seed
+
+
+class Run:
+    """Run the CLI in-process the way the console script does (exit codes from main())."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+
+    def __call__(self, *args: str, input: str | None = None) -> Result:
+        runner = CliRunner()
+        argv = [*args]
+        if "--home" not in argv and args and args[0] not in ("--help", "--version"):
+            argv += ["--home", str(self.home)]
+
+        def entry() -> None:
+            raise SystemExit(main(argv))
+
+        import click
+
+        wrapper = click.Command("healthcache", callback=entry)
+        return runner.invoke(wrapper, [], input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def run(home: Path) -> Run:
+    return Run(home)
+
+
+__all__ = ["CORPUS", "cli"]

@@ -1,0 +1,250 @@
+"""The strict loader: every kind of bad input is one typed error, and the file stays untouched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from healthcache import codec
+from healthcache.errors import CorruptInput, NewerSchema
+from healthcache.model.records import Cache
+from healthcache.store import Store
+from healthcache.verify import strict_validate
+from tests import factories
+from tests.conftest import Run
+
+
+def _good() -> bytes:
+    return codec.encode(factories.cache(3))
+
+
+def _doc() -> dict:
+    return json.loads(_good())
+
+
+def _dumps(doc: object) -> bytes:
+    return json.dumps(doc, indent=2).encode()
+
+
+def _dup_top() -> bytes:
+    text = _good().decode()
+    return text.replace('"schema_version": 1,', '"schema_version": 1,\n  "schema_version": 1,', 1).encode()
+
+
+def _dup_nested() -> bytes:
+    text = _good().decode()
+    return text.replace('"activityId":', '"activityId": 1,\n "activityId":', 1).encode()
+
+
+def _mutate(**changes: object) -> bytes:
+    doc = _doc()
+    act = doc["activities"][0]
+    for key, value in changes.items():
+        act[key] = value
+    return _dumps(doc)
+
+
+def _dup_ids() -> bytes:
+    doc = _doc()
+    doc["activities"][1]["id"] = doc["activities"][0]["id"]
+    return _dumps(doc)
+
+
+def _dup_source_ids() -> bytes:
+    doc = _doc()
+    doc["activities"][1]["source_ids"] = dict(doc["activities"][0]["source_ids"])
+    return _dumps(doc)
+
+
+def _newer() -> bytes:
+    doc = _doc()
+    doc["schema_version"] = 2
+    doc["new_field"] = {"x": 1}
+    return _dumps(doc)
+
+
+CORRUPT: dict[str, bytes] = {
+    "empty": b"",
+    "whitespace": b"  \n",
+    "invalid utf-8": _good()[:200] + b"\xff\xfe" + _good()[200:],
+    "truncated": _good()[: len(_good()) // 2],
+    "nan": _good().replace(b'"avg_hr": ', b'"avg_hr": NaN, "x": ', 1),
+    "infinity": _good().replace(b'"calories": 512.0', b'"calories": Infinity', 1),
+    "deep nesting": b'{"schema_version": 1, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "deep raw": _good().replace(b'"hasPolyline": true', b'"hasPolyline": ' + b'{"a":' * 5000 + b"1" + b"}" * 5000, 1),
+    "duplicate top-level key": _dup_top(),
+    "duplicate nested key": _dup_nested(),
+    "wrong type": _mutate(distance_m="ten km"),
+    "negative distance": _mutate(distance_m=-5.0),
+    "bad time": _mutate(start_time="2020-13-45T99:00:00Z"),
+    "time without Z": _mutate(start_time="2020-01-01T06:00:00+02:00"),
+    "unknown field": _mutate(surprise=1),
+    "missing field": _dumps({k: v for k, v in _doc().items() if k != "activities"}),
+    "not an object": b"[1, 2, 3]",
+    "duplicate ids": _dup_ids(),
+    "duplicate source ids": _dup_source_ids(),
+    "newer schema": _newer(),
+    "binary": bytes(range(256)) * 10,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPT))
+def test_loader_raises_one_typed_error(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "unified-cache.json"
+    with pytest.raises(CorruptInput) as info:
+        codec.decode(CORRUPT[name], path)
+    assert str(path) in str(info.value)
+    if name == "newer schema":
+        assert isinstance(info.value, NewerSchema)
+        assert "newer healthcache" in str(info.value)
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPT))
+def test_cli_exits_4_names_backup_and_leaves_file_untouched(store: Store, run: Run, name: str) -> None:
+    with store.transaction() as tx:
+        tx.save(factories.cache(2))
+    with store.transaction() as tx:
+        tx.save(factories.cache(3))  # the first file is now a good backup
+    store.paths.cache.write_bytes(CORRUPT[name])
+    for args in (["status"], ["verify"], ["delete", "garmin:9000000000", "--reason", "x"]):
+        result = run(*args)
+        assert result.exit_code == 4, (args, result.output)
+        assert str(store.paths.cache) in result.output
+        assert store.paths.cache.read_bytes() == CORRUPT[name]
+    if name == "newer schema":
+        assert "newer healthcache" in result.output
+    else:
+        assert "healthcache restore --home" in result.output
+        assert "unified-cache-" in result.output
+
+
+def test_restore_repairs_a_corrupt_cache_and_keeps_the_corrupt_file(store: Store, run: Run) -> None:
+    with store.transaction() as tx:
+        tx.save(factories.cache(2))
+    with store.transaction() as tx:
+        tx.save(factories.cache(3))
+    store.paths.cache.write_bytes(CORRUPT["truncated"])
+    result = run("restore", "--latest")
+    assert result.exit_code == 0, result.output
+    assert len(store.read().cache.activities) == 2
+    kept = [p for p in store.paths.backups.iterdir() if p.name.endswith(".corrupt.json")]
+    assert len(kept) == 1 and kept[0].read_bytes() == CORRUPT["truncated"]
+
+
+def test_missing_cache_is_an_empty_cache(store: Store) -> None:
+    loaded = store.read()
+    assert not loaded.exists and loaded.cache.activities == []
+
+
+def test_non_canonical_but_valid_file_loads(tmp_path: Path) -> None:
+    compact = json.dumps(_doc()).encode()
+    cache = codec.decode(compact, tmp_path / "c.json")
+    assert len(cache.activities) == 3
+
+
+# --- any bytes give a valid cache or the typed error -------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+def _load_or_typed_error(data: bytes) -> None:
+    try:
+        cache = codec.decode(data, Path("fuzz.json"))
+    except CorruptInput:
+        return
+    assert isinstance(cache, Cache)
+    assert codec.hard_invariants(cache) == []
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000))
+def test_any_bytes(data: bytes) -> None:
+    _load_or_typed_error(data)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_valid_files(data: st.DataObject) -> None:
+    good = bytearray(_good())
+    for _ in range(data.draw(st.integers(1, 4))):
+        op = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        pos = data.draw(st.integers(0, len(good) - 1))
+        if op == "flip":
+            good[pos] = data.draw(st.integers(0, 255))
+        elif op == "cut":
+            del good[pos : pos + data.draw(st.integers(1, 50))]
+        else:
+            good[pos:pos] = data.draw(st.binary(min_size=1, max_size=20))
+        if not good:
+            break
+    _load_or_typed_error(bytes(good))
+
+
+@settings(max_examples=200)
+@given(json_values)
+def test_arbitrary_json_documents(value: object) -> None:
+    _load_or_typed_error(json.dumps(value).encode())
+
+
+# --- the compiled validator (typed decode) agrees with the reference jsonschema ---------
+
+
+def test_shipped_schema_is_the_model() -> None:
+    shipped = json.loads((Path(__file__).parents[1] / "healthcache/model/schema.json").read_text())
+    generated = msgspec.json.schema(Cache)
+    assert {k: v for k, v in shipped.items() if not k.startswith("$schema") and k not in ("$id", "title")} == generated
+
+
+AGREEMENT_DOCS = {
+    name: data for name, data in CORRUPT.items() if name not in ("duplicate ids", "duplicate source ids", "bad time")
+}
+
+
+@pytest.mark.parametrize("name", sorted(AGREEMENT_DOCS))
+def test_validators_agree_on_invalid(name: str) -> None:
+    data = AGREEMENT_DOCS[name]
+    try:
+        doc = codec.strict_json(data, Path("x"))
+    except CorruptInput:
+        return  # not JSON at all: neither validator is reached
+    compiled_ok = True
+    try:
+        msgspec.convert(doc, Cache)
+    except msgspec.ValidationError:
+        compiled_ok = False
+    assert compiled_ok == (strict_validate(doc) == []), name
+
+
+@settings(max_examples=150)
+@given(st.data())
+def test_validators_agree_on_field_mutations(data: st.DataObject) -> None:
+    doc = _doc()
+    act = doc["activities"][data.draw(st.integers(0, 2))]
+    field = data.draw(st.sampled_from([*sorted(act), "schema_version", "nope"]))
+    value = data.draw(json_values)
+    if field in ("schema_version", "nope"):
+        doc[field] = value
+    else:
+        act[field] = value
+    compiled_ok = True
+    try:
+        msgspec.convert(doc, Cache)
+    except msgspec.ValidationError:
+        compiled_ok = False
+    assert compiled_ok == (strict_validate(doc) == []), (field, value)
+
+
+def test_validators_agree_on_valid() -> None:
+    for n in (0, 1, 25):
+        doc = json.loads(codec.encode(factories.cache(n)))
+        msgspec.convert(doc, Cache)
+        assert strict_validate(doc) == []
