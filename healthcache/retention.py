@@ -15,14 +15,6 @@ from datetime import datetime
 from healthcache.config import RetentionPolicy
 from healthcache.errors import UsageError
 
-# (rule name, period of a timestamp); a new rule is one line.
-RULES: tuple[tuple[str, Callable[[datetime], str]], ...] = (
-    ("last", lambda t: t.isoformat()),
-    ("daily", lambda t: t.strftime("%Y-%m-%d")),
-    ("weekly", lambda t: t.strftime("%G-%V")),
-    ("monthly", lambda t: t.strftime("%Y-%m")),
-)
-
 
 @dataclass(frozen=True)
 class Item:
@@ -30,6 +22,16 @@ class Item:
 
     name: str
     when: datetime
+
+
+# (rule name, period of a backup); a new rule is one line.  "last" gives every
+# backup its own period: several saves in one second are still N backups.
+RULES: tuple[tuple[str, Callable[[Item], str]], ...] = (
+    ("last", lambda i: i.name),
+    ("daily", lambda i: i.when.strftime("%Y-%m-%d")),
+    ("weekly", lambda i: i.when.strftime("%G-%V")),
+    ("monthly", lambda i: i.when.strftime("%Y-%m")),
+)
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def plan(items: Sequence[Item], policy: RetentionPolicy) -> list[Decision]:
         kept_here = 0
         last_period: str | None = None
         for item in ordered:
-            period = period_of(item.when)
+            period = period_of(item)
             if period == last_period:
                 continue
             last_period = period
