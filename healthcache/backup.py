@@ -19,7 +19,8 @@ from healthcache.atomic import _fsync_dir, existing_mode, save_atomic
 from healthcache.timeutil import stamp
 
 PREFIX = "unified-cache-"
-_NAME = re.compile(r"^unified-cache-(\d{8}T\d{6}Z)-([0-9a-f]{12})(\.corrupt)?\.json$")
+# The stamp has microseconds so that saves within one second still sort in order.
+_NAME = re.compile(r"^unified-cache-(\d{8}T\d{6}(?:\.\d{6})?Z)-([0-9a-f]{12})(\.corrupt)?\.json$")
 HASH_CHUNK = 1 << 20
 
 
@@ -37,14 +38,15 @@ class BackupInfo:
 
 def backup_name(when: datetime, sha256_hex: str, *, corrupt: bool = False) -> str:
     suffix = ".corrupt.json" if corrupt else ".json"
-    return f"{PREFIX}{stamp(when)}-{sha256_hex[:12]}{suffix}"
+    return f"{PREFIX}{stamp(when, micro=True)}-{sha256_hex[:12]}{suffix}"
 
 
 def parse_name(path: Path) -> BackupInfo | None:
     m = _NAME.match(path.name)
     if not m:
         return None
-    when = datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    fmt = "%Y%m%dT%H%M%S.%fZ" if "." in m.group(1) else "%Y%m%dT%H%M%SZ"
+    when = datetime.strptime(m.group(1), fmt).replace(tzinfo=UTC)
     return BackupInfo(path=path, when=when, digest=m.group(2), corrupt=bool(m.group(3)))
 
 

@@ -32,6 +32,6 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def stamp(dt: datetime) -> str:
-    """Compact sortable stamp for file names: 20261122T203343Z."""
-    return dt.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+def stamp(dt: datetime, *, micro: bool = False) -> str:
+    """Compact sortable stamp for file names: 20261122T203343Z (or 20261122T203343.123456Z)."""
+    return dt.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ" if micro else "%Y%m%dT%H%M%SZ")
