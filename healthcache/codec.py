@@ -45,6 +45,23 @@ def encode(cache: Cache) -> bytes:
     return msgspec.json.format(_encoder.encode(cache), indent=2) + b"\n"
 
 
+def encode_compact(value: Any) -> bytes:
+    return _encoder.encode(value)
+
+
+_BODY = b'\n  "activities": '
+
+
+def body(data: bytes) -> bytes:
+    """The canonical bytes after the header (schema_version, generator, updated_at).
+
+    Two saves with equal bodies hold the same data; comparing bodies is how a
+    save that changes nothing is recognised without a second serialisation.
+    """
+    at = data.find(_BODY)
+    return data[at:] if at >= 0 else data
+
+
 def encode_json(value: Any) -> bytes:
     """Canonical bytes for small state documents (baseline, sync state)."""
     return msgspec.json.format(_encoder.encode(value), indent=2) + b"\n"
@@ -134,23 +151,36 @@ def decode(data: bytes, path: Path, *, trusted: bool = False, invariants: bool =
 def hard_invariants(cache: Cache) -> list[str]:
     """Defects that make the file unusable as a store: duplicate ids, bad times."""
     problems: list[str] = []
+    keys: list[str] = []
+    for act in cache.activities:
+        keys.extend(_activity_keys(act))
+    if len(set(keys)) != len(keys):
+        problems.extend(_duplicate_keys(cache))
+    check_time = datetime.fromisoformat
+    for act in cache.activities:
+        for name in ("start_time", "first_seen_at", "updated_at"):
+            value = getattr(act, name)
+            try:
+                # The schema pattern already fixed the form; this catches month 13 and the like.
+                check_time(value)
+            except ValueError:
+                problems.append(f"activity {act.id!r}: {name} {value!r} is not a valid time")
+    return problems
+
+
+def _duplicate_keys(cache: Cache) -> list[str]:
+    problems: list[str] = []
     owner: dict[str, int] = {}
     for pos, act in enumerate(cache.activities):
         for key in _activity_keys(act):
             other = owner.setdefault(key, pos)
             if other != pos:
                 problems.append(f"id {key!r} belongs to two activities ({cache.activities[other].id!r} and {act.id!r})")
-        for name in ("start_time", "first_seen_at", "updated_at"):
-            try:
-                # The schema pattern already fixed the form; this catches month 13 and the like.
-                datetime.fromisoformat(getattr(act, name))
-            except ValueError:
-                problems.append(f"activity {act.id!r}: {name} {getattr(act, name)!r} is not a valid time")
     return problems
 
 
-def _activity_keys(act: Activity) -> list[str]:
-    keys = [act.id, *act.aliases]
-    keys.extend(f"{s}:{i}" for s, i in act.source_ids.items())
-    # An activity's own id normally also appears in its source_ids; count it once.
-    return list(dict.fromkeys(keys))
+def _activity_keys(act: Activity) -> set[str]:
+    """Every key an activity answers to, once each (its id is usually also a source id)."""
+    keys = {act.id, *act.aliases}
+    keys.update([f"{s}:{i}" for s, i in act.source_ids.items()])
+    return keys

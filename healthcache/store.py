@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,8 +20,17 @@ from healthcache import GENERATOR, atomic, backup, codec, guard, retention
 from healthcache.config import Config, Paths
 from healthcache.errors import CorruptInput, HealthcacheError, IntegrityRefused
 from healthcache.lock import write_lock
-from healthcache.model.records import Cache, empty_cache, sort_key
+from healthcache.model.records import Activity, Cache, Link, Tombstone, empty_cache, sort_key
 from healthcache.timeutil import now_utc, utc_iso
+
+
+class _Extras(msgspec.Struct, kw_only=True):
+    tombstones: list[Tombstone]
+    links: list[Link]
+
+
+_activity_decoder = msgspec.json.Decoder(Activity)
+_extras_decoder = msgspec.json.Decoder(_Extras)
 
 
 class CacheIndex(msgspec.Struct, kw_only=True):
@@ -162,24 +170,27 @@ class Transaction:
         current file is still backed up first, so even that is reversible.
         """
         paths = self.paths
-        new = msgspec.structs.replace(new, activities=sorted(new.activities, key=sort_key))
         old = self.loaded
-        if self.corrupt is None and self._unchanged(new):
+        new = self._canonical(msgspec.structs.replace(new, activities=sorted(new.activities, key=sort_key)))
+        if not old.exists and self.corrupt is None and not (new.activities or new.tombstones or new.links):
+            return SaveResult(changed=False)
+        now = self.store.clock()
+        final = msgspec.structs.replace(new, updated_at=utc_iso(now), generator=GENERATOR)
+        data = codec.encode(final)
+        if self.corrupt is None and old.exists and codec.body(data) == codec.body(old.data):
             return SaveResult(changed=False, sha256=old.sha256)
         violations = self.check(new)
         if violations and force_reason is None:
             raise IntegrityRefused(guard.describe(violations), violations)
-        now = self.store.clock()
-        final = msgspec.structs.replace(new, updated_at=utc_iso(now), generator=GENERATOR)
-        data = self._serialise(final)
+        decoded = self._validate(data)
         backup_path = None
         if old.exists and paths.cache.exists():
             sha = old.sha256 or backup.file_sha256(paths.cache)
             backup_path = backup.make_backup(paths.cache, paths.backups, sha, now, corrupt=self.corrupt is not None)
         atomic.save_atomic(paths.cache, data)
         sha = hashlib.sha256(data).hexdigest()
-        self._write_index(final, data, sha)
-        self.loaded = Loaded(cache=codec._decoder.decode(data), exists=True, sha256=sha, size=len(data), data=data)
+        self._write_index(decoded, data, sha)
+        self.loaded = Loaded(cache=decoded, exists=True, sha256=sha, size=len(data), data=data)
         self.corrupt = None
         pruned = self._prune()
         return SaveResult(
@@ -191,27 +202,33 @@ class Transaction:
             violations=tuple(violations),
         )
 
-    def _unchanged(self, new: Cache) -> bool:
-        old = self.loaded
-        if not old.exists:
-            return not (new.activities or new.tombstones or new.links)
-        same_meta = msgspec.structs.replace(new, updated_at=old.cache.updated_at, generator=old.cache.generator)
-        return codec.encode(same_meta) == old.data
+    def _canonical(self, new: Cache) -> Cache:
+        """Give values built in code (an int where a float belongs) their decoded form.
 
-    def _serialise(self, cache: Cache) -> bytes:
-        """Serialise, then re-parse and validate what will be written."""
-        data = codec.encode(cache)
+        Activities taken unchanged from the loaded file are canonical already;
+        only the others take the round trip, which also validates them early.
+        """
+        loaded = {id(a) for a in self.loaded.cache.activities}
         try:
-            decoded = codec._decoder.decode(data)
+            activities = [
+                a if id(a) in loaded else _activity_decoder.decode(codec.encode_compact(a)) for a in new.activities
+            ]
+            extras = _extras_decoder.decode(codec.encode_compact(_Extras(tombstones=new.tombstones, links=new.links)))
+        except msgspec.ValidationError as exc:
+            raise HealthcacheError(f"refusing to save: the new cache does not match the schema: {exc}") from exc
+        return msgspec.structs.replace(new, activities=activities, tombstones=extras.tombstones, links=extras.links)
+
+    def _validate(self, data: bytes) -> Cache:
+        """Re-parse and validate exactly the bytes that will be written."""
+        try:
+            with codec.gc_paused():
+                decoded = codec._decoder.decode(data)
         except msgspec.ValidationError as exc:
             raise HealthcacheError(f"refusing to save: the new cache does not match the schema: {exc}") from exc
         problems = codec.hard_invariants(decoded)
         if problems:
             raise HealthcacheError(f"refusing to save: {problems[0]}")
-        # Values built in code (an int where a float belongs) re-encode differently
-        # after the round trip; write the round-tripped form so later loads are canonical.
-        canonical = codec.encode(decoded)
-        return canonical
+        return decoded
 
     def _write_index(self, cache: Cache, data: bytes, sha: str) -> None:
         st = self.paths.cache.stat()
@@ -238,11 +255,3 @@ class Transaction:
         doomed = [by_name[d.item.name].path for d in decisions if not d.keep]
         backup.remove_backups(doomed)
         return doomed
-
-
-def resolve_home_file(paths: Paths, value: str) -> Path:
-    """A backup given by name or path."""
-    p = Path(value)
-    if not p.is_absolute() and not p.exists():
-        p = paths.backups / value
-    return p if p.is_absolute() else Path(os.path.abspath(p))

@@ -8,6 +8,8 @@ save close to the cost of bare JSON parsing.  ``schema.json`` is the reference,
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -161,5 +163,5 @@ def empty_cache(generator: str, now: str) -> Cache:
     return Cache(schema_version=SCHEMA_VERSION, generator=generator, updated_at=now, activities=[])
 
 
-def sort_key(a: Activity) -> tuple[str, str]:
-    return (a.start_time, a.id)
+# The file's order: by start time, then id (a C-level key; sorting 100k stays cheap).
+sort_key: Callable[[Activity], tuple[str, str]] = operator.attrgetter("start_time", "id")
