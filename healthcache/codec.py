@@ -121,14 +121,16 @@ def _migrate(data: bytes, path: Path, error: msgspec.ValidationError) -> Cache:
 def decode(data: bytes, path: Path, *, trusted: bool = False, invariants: bool = True) -> Cache:
     """Parse and validate a cache file's bytes; ``CorruptInput`` on any defect.
 
+    Callers pause the garbage collector around this (``gc_paused``): the
+    decoded cache is millions of long-lived objects.
+
     ``trusted`` means the caller knows these are bytes we wrote (their hash is the
     one recorded at our last save), so the duplicate-key proof can be skipped.
     """
     if not data.strip():
         raise CorruptInput(path, "file is empty")
     try:
-        with gc_paused():
-            cache = _decoder.decode(data)
+        cache = _decoder.decode(data)
     except msgspec.ValidationError as exc:
         cache = _migrate(data, path, exc)
     except msgspec.DecodeError as exc:

@@ -99,7 +99,8 @@ def load_file(path: Path, *, index: CacheIndex | None = None, clock: Callable[[]
         raise CorruptInput(path, "is a folder, not a cache file") from exc
     sha = hashlib.sha256(data).hexdigest()
     trusted = index is not None and index.sha256 == sha
-    cache = codec.decode(data, path, trusted=trusted)
+    with codec.gc_paused():
+        cache = codec.decode(data, path, trusted=trusted)
     return Loaded(cache=cache, exists=True, sha256=sha, size=len(data), data=data)
 
 
@@ -128,7 +129,9 @@ class Store:
         ``allow_corrupt`` is for restore only: the transaction opens even when
         the current file cannot be read (``tx.corrupt`` then holds the error).
         """
-        with write_lock(self.paths.lock, timeout=lock_timeout, on_wait=on_wait):
+        # A loaded cache is millions of long-lived objects; letting the collector
+        # walk them on every allocation would cost more than the work itself.
+        with write_lock(self.paths.lock, timeout=lock_timeout, on_wait=on_wait), codec.gc_paused():
             for folder in (self.paths.tracking, self.paths.sync_state, self.paths.backups, self.paths.credentials):
                 atomic.sweep_temp_files(folder)
             corrupt: CorruptInput | None = None

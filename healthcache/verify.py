@@ -110,6 +110,11 @@ def invariants(cache: Cache) -> list[Problem]:
 
 
 def verify(store: Store, *, strict: bool = False, check_backups: bool = False) -> VerifyReport:
+    with codec.gc_paused():
+        return _verify(store, strict=strict, check_backups=check_backups)
+
+
+def _verify(store: Store, *, strict: bool, check_backups: bool) -> VerifyReport:
     paths = store.paths
     report = VerifyReport(cache=paths.cache, strict=strict)
     try:

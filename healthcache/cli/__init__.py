@@ -7,6 +7,7 @@ the one place where a ``HealthcacheError`` becomes a message and an exit code.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -189,6 +190,9 @@ def corrupt_hint(exc: CorruptInput) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # One command per process, working on millions of long-lived, acyclic
+    # objects: the cycle collector would only walk them again and again.
+    gc.disable()
     try:
         cli.main(args=argv, prog_name="healthcache", standalone_mode=False)
     except Exit as exc:
@@ -215,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted; nothing partial was written", err=True)
         return 130
+    finally:
+        gc.enable()
     return 0
 
 
