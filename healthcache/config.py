@@ -98,6 +98,8 @@ class RetentionPolicy:
 class SyncConfig:
     min_interval_minutes: float = 60.0
     garmin_api_base: str | None = None
+    garmin_sso_url: str | None = None
+    garmin_token_url: str | None = None
     strava_api_host: str | None = None
     strava_client_id: str | None = None
 
@@ -132,8 +134,10 @@ class Config:
         sync = SyncConfig(
             min_interval_minutes=sync.min_interval_minutes,
             garmin_api_base=env.get("HEALTHCACHE_GARMIN_API_BASE") or sync.garmin_api_base,
+            garmin_sso_url=env.get("HEALTHCACHE_GARMIN_SSO_URL") or sync.garmin_sso_url,
+            garmin_token_url=env.get("HEALTHCACHE_GARMIN_TOKEN_URL") or sync.garmin_token_url,
             strava_api_host=env.get("HEALTHCACHE_STRAVA_API_HOST") or sync.strava_api_host,
-            strava_client_id=sync.strava_client_id,
+            strava_client_id=env.get("HEALTHCACHE_STRAVA_CLIENT_ID") or sync.strava_client_id,
         )
         export_raw = dict(data.get("export", {}))
         export_raw["targets"] = tuple(export_raw.get("targets", ()))

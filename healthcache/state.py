@@ -1,7 +1,8 @@
 """Per-source state files in tracking/sync_state/: cursors, last sync, manifests.
 
 Read without the lock (a stale read only costs a redundant fetch); written only
-inside a store transaction, through the atomic save path.
+under the write lock (inside a store transaction, or holding the lock alone when
+there is nothing to merge), always through the atomic save path.
 """
 
 from __future__ import annotations

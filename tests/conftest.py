@@ -50,7 +50,7 @@ class Run:
     def __call__(self, *args: str, input: str | None = None) -> Result:
         runner = CliRunner()
         argv = [*args]
-        if "--home" not in argv and args and args[0] not in ("--help", "--version"):
+        if "--home" not in argv and args and not {"--help", "--version"} & set(args):
             argv += ["--home", str(self.home)]
 
         def entry() -> None:
