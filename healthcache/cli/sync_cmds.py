@@ -1,0 +1,312 @@
+"""``sync``, ``auth garmin|strava`` and ``backfill-hr``: parse, call the library, render."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from healthcache.cli import Ctx, Exit, common_options
+from healthcache.errors import UsageError
+
+ENV_GARMIN_EMAIL = "HEALTHCACHE_GARMIN_EMAIL"
+ENV_GARMIN_PASSWORD = "HEALTHCACHE_GARMIN_PASSWORD"
+SOURCE_CHOICE = click.Choice(["garmin", "strava", "all"])
+
+
+def _quiet_client_logs() -> None:
+    """The clients log warnings and tracebacks of failures we report ourselves, once and
+    without secrets; keep them off the terminal (a cron mail should be our message)."""
+    import logging
+
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
+    for name in ("garminconnect", "stravalib"):
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
+
+
+def _sources(source: str) -> tuple[tuple[str, ...], bool]:
+    return (("garmin", "strava"), False) if source == "all" else ((source,), True)
+
+
+# --------------------------------------------------------------------------- sync
+
+
+def _render_step(step: Any) -> list[str]:
+    head = f"{step.source:<7} {step.status:<14}"
+    if step.status in ("skipped", "not_configured"):
+        return [f"{head} {step.reason}"]
+    line = (
+        f"{head} {step.requests} requests  {step.seconds:.2f} s  seen {step.seen}  new {step.new}  "
+        f"updated {step.updated}  merged {step.merged}  unchanged {step.unchanged}  skipped {step.skipped}"
+    )
+    if step.ambiguous:
+        line += f"  ambiguous {step.ambiguous}"
+    if step.tombstoned:
+        line += f"  deleted-before {step.tombstoned}"
+    lines = [line]
+    if step.saved:
+        lines.append(f"{'':<7} saved the cache" + (f" (backup {step.backup})" if step.backup else ""))
+    verbs = {"new": "would add", "updated": "would update", "merged": "would merge", "ambiguous": "unsure about"}
+    for change in step.changes if step.status == "dry_run" else []:
+        what = f"{change['start_time'] or ''} {change['sport'] or ''} {change['name'] or ''}".strip()
+        extra = ""
+        if change["outcome"] == "merged":
+            extra = f" into {change['activity_id']} ({change['rule'] or 'rule'})"
+        elif change["outcome"] == "updated" and change["fields"]:
+            extra = f" ({', '.join(change['fields'])})"
+        elif change["outcome"] == "ambiguous" and change["candidates"]:
+            extra = f" (could be {', '.join(change['candidates'])})"
+        lines.append(f"{'':<7} {verbs[change['outcome']]:<12} {change['key']}{extra}  {what}")
+    return lines
+
+
+def _render_sync(result: Any) -> str:
+    lines: list[str] = []
+    for step in result.steps:
+        lines.extend(_render_step(step))
+    if result.dry_run:
+        lines.append("dry run: nothing was written")
+    return "\n".join(lines)
+
+
+@click.command(help="Fetch new activities from Garmin Connect and Strava and merge them into the cache.")
+@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True, help="How far back to look.")
+@click.option("--source", type=SOURCE_CHOICE, default="all", show_default=True, help="Which source to sync.")
+@click.option("--dry-run", is_flag=True, help="Show what would be added, updated and merged; write nothing.")
+@click.option("--force", is_flag=True, help="Sync even if the source was synced within the interval.")
+@common_options
+def sync(ctx: Ctx, days: int, source: str, dry_run: bool, force: bool) -> None:
+    from healthcache.sources.sync import SyncOptions
+    from healthcache.sources.sync import sync as run
+
+    _quiet_client_logs()
+    names, explicit = _sources(source)
+    options = SyncOptions(days=days, sources=names, explicit=explicit, dry_run=dry_run, force=force)
+    result = run(ctx.store(), options, lock_timeout=ctx.lock_timeout, on_wait=ctx.on_lock_wait)
+    ctx.emit(result.as_dict(), lambda: _render_sync(result))
+    for step in result.steps:
+        for problem in step.errors:
+            ctx.warn(f"warning: {problem}")
+    if result.failed:
+        names_failed = ", ".join(s.source for s in result.failed)
+        ctx.warn(f"error: sync failed for {names_failed}")
+        for step in result.failed:
+            ctx.warn(f"  {step.source}: {step.reason}")
+        raise Exit(result.exit_code)
+
+
+# --------------------------------------------------------------------------- auth
+
+
+GARMIN_ONLY = ("email", "password_stdin", "mfa_code", "no_prompt")
+STRAVA_ONLY = ("client_id", "code", "no_browser")
+
+
+@click.command(
+    help="Log in to Garmin Connect (email, password, MFA code when asked) or Strava (OAuth with your own "
+    "API application: local callback, or paste the code); tokens are kept 0600 outside tracking/ and backups/."
+)
+@click.argument("service", type=click.Choice(["garmin", "strava"]))
+@click.option("--email", help=f"garmin: account email (or ${ENV_GARMIN_EMAIL}).")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help=f"garmin: read the password from the first line of standard input (else ${ENV_GARMIN_PASSWORD}, "
+    "else a prompt).",
+)
+@click.option(
+    "--mfa-code",
+    metavar="CODE",
+    help="garmin: the MFA code ('-' reads it from standard input). Finishes a login that --no-prompt left "
+    "waiting, or answers Garmin's request in this login.",
+)
+@click.option(
+    "--no-prompt",
+    is_flag=True,
+    help="garmin: never ask. If Garmin wants an MFA code, keep the half-done login (0600) and stop; "
+    "finish with --mfa-code CODE.",
+)
+@click.option("--client-id", help="strava: your API application's client id (or $HEALTHCACHE_STRAVA_CLIENT_ID).")
+@click.option(
+    "--code",
+    metavar="CODE",
+    help="strava: paste the code (or the whole address the browser landed on) instead of waiting for the "
+    "local callback.",
+)
+@click.option("--no-browser", is_flag=True, help="strava: print the address instead of opening a browser.")
+@click.option(
+    "--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True, help="strava: seconds to wait."
+)
+@common_options
+def auth(ctx: Ctx, service: str, **options: Any) -> None:
+    wrong = STRAVA_ONLY if service == "garmin" else GARMIN_ONLY
+    given = [f"--{name.replace('_', '-')}" for name in wrong if options.get(name)]
+    if given:
+        raise UsageError(f"{', '.join(given)} does not apply to auth {service}")
+    if service == "garmin":
+        _auth_garmin(ctx, options["email"], options["password_stdin"], options["mfa_code"], options["no_prompt"])
+    else:
+        _auth_strava(ctx, options["client_id"], options["code"], options["no_browser"], options["timeout"])
+
+
+def _stdin_line(what: str) -> str:
+    line = sys.stdin.readline()
+    if not line.strip():
+        raise UsageError(f"expected the {what} on standard input")
+    return line.rstrip("\r\n")
+
+
+def _auth_garmin(ctx: Ctx, email: str | None, password_stdin: bool, mfa_code: str | None, no_prompt: bool) -> None:
+    from healthcache.sources import garmin, tokens
+
+    _quiet_client_logs()
+    paths, config = ctx.paths, ctx.config()
+
+    def code_given() -> str | None:
+        return _stdin_line("MFA code") if mfa_code == "-" else mfa_code
+
+    email = email or os.environ.get(ENV_GARMIN_EMAIL)
+    if mfa_code and not email and garmin.load_pending(paths) is not None:
+        garmin.finish_login(paths, config, str(code_given()))
+        _logged_in(ctx, "garmin", tokens.garmin_tokens_path(paths))
+        return
+    if not email:
+        if no_prompt:
+            raise UsageError(f"give --email (or ${ENV_GARMIN_EMAIL})")
+        email = click.prompt("Garmin email", err=True)
+    password = os.environ.get(ENV_GARMIN_PASSWORD)
+    if password_stdin:
+        password = _stdin_line("password")
+    if not password:
+        if no_prompt:
+            raise UsageError(f"give the password with --password-stdin or ${ENV_GARMIN_PASSWORD}")
+        password = click.prompt("Garmin password", hide_input=True, err=True)
+    ctx.say("Logging in to Garmin Connect (this takes a few seconds) ...")
+    step = garmin.start_login(paths, config, str(email), password)
+    if not step.done:
+        code = code_given()
+        if not code and not no_prompt:
+            code = click.prompt("Garmin sent a verification code; enter it", err=True)
+        if not code:
+            assert step.pending is not None
+            garmin.save_pending(paths, step.pending)
+            ctx.emit(
+                {"source": "garmin", "status": "needs_mfa"},
+                "Garmin wants a verification code. Finish with: healthcache auth garmin --mfa-code CODE",
+            )
+            return
+        garmin.finish_login(paths, config, code, step=step)
+    _logged_in(ctx, "garmin", tokens.garmin_tokens_path(paths))
+
+
+def _logged_in(ctx: Ctx, source: str, path: Any) -> None:
+    ctx.emit(
+        {"source": source, "status": "ok", "tokens": str(path)},
+        f"Logged in to {'Garmin Connect' if source == 'garmin' else 'Strava'}; tokens kept in {path} (0600).",
+    )
+
+
+def _auth_strava(ctx: Ctx, client_id: str | None, code: str | None, no_browser: bool, timeout: float) -> None:
+    from healthcache.sources import strava, tokens
+
+    _quiet_client_logs()
+    paths, config = ctx.paths, ctx.config()
+    saved = tokens.read_json(tokens.strava_tokens_path(paths)) or {}
+    cid = client_id or os.environ.get(strava.ENV_CLIENT_ID) or saved.get("client_id") or config.sync.strava_client_id
+    if not cid:
+        cid = click.prompt("Strava client id (https://www.strava.com/settings/api)", err=True)
+    secret = os.environ.get(strava.ENV_CLIENT_SECRET) or saved.get("client_secret")
+    if not secret:
+        secret = click.prompt("Strava client secret", hide_input=True, err=True)
+    app = strava.app_credentials(config, {"client_id": cid, "client_secret": secret}, environ={})
+    assert app is not None
+    scope = None
+    if code:
+        strava.exchange_code(paths, config, app, strava.code_from(code))
+    else:
+        server = strava.CallbackServer(strava.new_state())
+        try:
+            url = strava.authorization_url(config, app, server.redirect_uri, server.state)
+            click.echo(f"Open this address to let healthcache read your Strava activities:\n{url}", err=True)
+            if not no_browser:
+                import webbrowser
+
+                webbrowser.open(url)
+            answer = server.wait(timeout)
+        finally:
+            server.close()
+        if answer.error or not answer.code:
+            raise UsageError(f"Strava did not grant access ({answer.error or 'no code'})")
+        scope = answer.scope
+        strava.exchange_code(paths, config, app, answer.code, scope=scope)
+    if strava.missing_scope(scope):
+        ctx.warn("warning: Strava granted no activity scope; sync will be refused. Run auth again and allow it.")
+    _logged_in(ctx, "strava", tokens.strava_tokens_path(paths))
+
+
+# --------------------------------------------------------------------------- backfill-hr
+
+
+class _Bar:
+    """A click progress bar on stderr, created when the core first reports the total."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int, key: str) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="Backfilling HR splits", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@click.command(help="Add per-km heart-rate splits to activities that lack them (Garmin details, Strava streams).")
+@click.option("--days", type=click.IntRange(min=1), default=None, help="Only activities of the last N days.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N activities this run.")
+@click.option("--source", type=SOURCE_CHOICE, default="all", show_default=True, help="Which source to ask.")
+@common_options
+def backfill_hr(ctx: Ctx, days: int | None, limit: int | None, source: str) -> None:
+    from healthcache.sources.backfill import BackfillOptions
+    from healthcache.sources.backfill import backfill_hr as run
+
+    _quiet_client_logs()
+    names, _ = _sources(source)
+    bar = _Bar(enabled=not ctx.quiet and not ctx.as_json)
+    try:
+        report = run(
+            ctx.store(),
+            BackfillOptions(days=days, limit=limit, sources=names),
+            on_progress=bar,
+            lock_timeout=ctx.lock_timeout,
+            on_wait=ctx.on_lock_wait,
+        )
+    finally:
+        bar.close()
+    ctx.emit(
+        report.as_dict(),
+        lambda: (
+            f"backfill-hr: {report.candidates} without splits, {report.filled} filled, {report.no_hr} without "
+            f"HR samples, {report.failed} failed, {report.not_reached} left for later; "
+            f"{report.requests} requests, {report.seconds:.2f} s"
+        ),
+    )
+    for problem in report.errors:
+        ctx.warn(f"warning: {problem}")
+    for name, why in report.stopped.items():
+        ctx.warn(f"{name}: stopped: {why}")
+    if report.exit_code:
+        raise Exit(report.exit_code)

@@ -1,0 +1,262 @@
+"""``backfill-hr``: per-km heart-rate splits for activities that have none.
+
+For each activity without ``hr_splits`` whose source payload says it has heart
+rate, fetch the samples (Garmin activity details, else kilometre laps; Strava
+time/distance/heartrate streams), compute the splits (``splits.per_km_splits``)
+and merge them as a record re-derived from the stored payload plus the splits,
+so HR is only ever added.  Saves every ``BATCH`` activities, so an interrupted
+run keeps its work and the next run continues where it stopped; activities
+found to have no usable samples are remembered and not asked again.  A spent
+rate limit stops that source (recorded in its sync state, so ``sync`` waits
+too) while the other source carries on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from healthcache import state
+from healthcache.errors import AuthRequired, HealthcacheError, SourceError
+from healthcache.ingest import ingest
+from healthcache.model.records import Activity, SourceRecord
+from healthcache.sources.base import (
+    BACKFILL_STATE,
+    SOURCES,
+    BackfillState,
+    RateLimited,
+    SourceState,
+    load_state,
+    skip_reason,
+    update_states_locked,
+    write_states,
+)
+from healthcache.sources.sync import Opener, Session, is_configured, normaliser, open_session
+from healthcache.store import SaveResult, Store, Transaction
+from healthcache.timeutil import now_utc, utc_iso
+
+BATCH = 25
+MAX_CONSECUTIVE_ERRORS = 3
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class BackfillOptions:
+    days: int | None = None
+    limit: int | None = None
+    sources: tuple[str, ...] = SOURCES
+
+
+@dataclass
+class BackfillReport:
+    candidates: int = 0
+    filled: int = 0
+    no_hr: int = 0
+    failed: int = 0
+    not_reached: int = 0  # left for a later run (rate limit, login, errors)
+    requests: int = 0
+    seconds: float = 0.0
+    saves: int = 0
+    stopped: dict[str, str] = field(default_factory=dict)  # source -> why it stopped
+    errors: list[str] = field(default_factory=list)
+    exit_code: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "candidates": self.candidates,
+            "filled": self.filled,
+            "no_hr": self.no_hr,
+            "failed": self.failed,
+            "not_reached": self.not_reached,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 3),
+            "saves": self.saves,
+            "stopped": dict(self.stopped),
+            "errors": list(self.errors),
+        }
+
+
+def has_hr(source: str, raw: Any) -> bool:
+    """Whether the source's own summary says there is heart rate to fetch."""
+    if not isinstance(raw, dict):
+        return False
+    if source == "strava":
+        return raw.get("has_heartrate") is True or raw.get("average_heartrate") is not None
+    return raw.get("averageHR") is not None or raw.get("hasHeartRate") is True
+
+
+def candidates(
+    activities: list[Activity], *, since: str | None, sources: tuple[str, ...], no_hr: dict[str, str]
+) -> list[tuple[Activity, str]]:
+    """(activity, source to ask) for activities lacking splits, newest first.  Pure."""
+    out: list[tuple[Activity, str]] = []
+    for act in reversed(activities):
+        if act.hr_splits:
+            continue
+        if since is not None and act.start_time < since:
+            continue
+        for source in sources:
+            sid = act.source_ids.get(source)
+            if sid is None or f"{source}:{sid}" in no_hr or not has_hr(source, act.raw.get(source)):
+                continue
+            out.append((act, source))
+            break
+    return out
+
+
+def backfill_hr(
+    store: Store,
+    options: BackfillOptions,
+    *,
+    clock: Callable[[], datetime] = now_utc,
+    opener: Opener | None = None,
+    on_progress: Progress | None = None,
+    lock_timeout: float | None = 0.0,
+    on_wait: Callable[[str | None], None] | None = None,
+) -> BackfillReport:
+    started = time.perf_counter()
+    paths, config = store.paths, store.config
+    report = BackfillReport()
+    now = clock()
+    done_state = state.load(paths, BACKFILL_STATE, BackfillState, BackfillState())
+    since = utc_iso(now - timedelta(days=options.days)) if options.days else None
+    cache = store.read().cache
+    todo = candidates(cache.activities, since=since, sources=options.sources, no_hr=done_state.no_hr)
+    if options.limit is not None:
+        todo = todo[: options.limit]
+    report.candidates = len(todo)
+
+    open_ = opener or (lambda s: open_session(s, paths, config, clock))
+    sessions: dict[str, Session] = {}
+    errors_in_row: dict[str, int] = {}
+    pending: list[SourceRecord] = []
+    new_no_hr: dict[str, str] = {}
+    limits: dict[str, RateLimited] = {}
+
+    def usable(source: str) -> bool:
+        if source in report.stopped:
+            return False
+        if source in sessions:
+            return True
+        why = skip_reason(load_state(paths, source), clock(), 0, force=True)
+        if why is None and opener is None and not is_configured(paths, source):
+            why = f"not set up; run healthcache auth {source}"
+        if why is None:
+            try:
+                sessions[source] = open_(source)
+            except HealthcacheError as exc:
+                why = exc.message
+        if why is not None:
+            report.stopped[source] = why
+            return False
+        return True
+
+    def flush() -> None:
+        if not pending and not new_no_hr and not limits:
+            return
+        updates = _state_updates(new_no_hr, limits, clock)
+        kinds = {BACKFILL_STATE: (BackfillState, BackfillState())}
+        if pending:
+
+            def after_save(tx: Transaction, save: SaveResult) -> None:
+                write_states(tx.paths, updates, kinds=kinds)
+
+            result = ingest(store, pending, lock_timeout=lock_timeout, on_wait=on_wait, after_save=after_save)
+            if result.save is not None and result.save.changed:
+                report.saves += 1
+        else:
+            update_states_locked(paths, updates, kinds=kinds, lock_timeout=lock_timeout, on_wait=on_wait)
+        pending.clear()
+        new_no_hr.clear()
+        limits.clear()
+
+    try:
+        for i, (act, source) in enumerate(todo, 1):
+            sid = act.source_ids[source]
+            key = f"{source}:{sid}"
+            if not usable(source):
+                report.not_reached += 1
+            else:
+                try:
+                    splits = sessions[source].hr_splits(sid, act.raw.get(source))
+                    errors_in_row[source] = 0
+                except RateLimited as exc:
+                    report.stopped[source] = exc.message
+                    limits[source] = exc
+                    report.not_reached += 1
+                    splits = None
+                except AuthRequired as exc:
+                    report.stopped[source] = str(exc)
+                    report.not_reached += 1
+                    report.exit_code = exc.exit_code
+                    splits = None
+                except SourceError as exc:
+                    report.failed += 1
+                    report.errors.append(f"{key}: {exc.message}")
+                    errors_in_row[source] = errors_in_row.get(source, 0) + 1
+                    if errors_in_row[source] >= MAX_CONSECUTIVE_ERRORS:
+                        report.stopped[source] = f"{MAX_CONSECUTIVE_ERRORS} failures in a row; last: {exc.message}"
+                    splits = None
+                else:
+                    if splits:
+                        try:
+                            record = normaliser(source)(act.raw[source])
+                        except (KeyError, TypeError, ValueError) as exc:
+                            report.failed += 1
+                            report.errors.append(f"{key}: stored payload unusable: {exc}")
+                        else:
+                            pending.append(msgspec.structs.replace(record, hr_splits=splits))
+                            report.filled += 1
+                    else:
+                        new_no_hr[key] = utc_iso(clock())
+                        report.no_hr += 1
+            if on_progress is not None:
+                on_progress(i, len(todo), key)
+            if len(pending) >= BATCH:
+                flush()
+        flush()
+    finally:
+        for session in sessions.values():
+            report.requests += session.requests
+            try:
+                session.close()
+            except Exception as exc:
+                report.errors.append(f"{session.name}: could not save the renewed login: {exc}")
+        report.seconds = time.perf_counter() - started
+    if not report.exit_code and (report.failed or report.not_reached):
+        report.exit_code = 1  # something is left to do: cron should hear of it
+    return report
+
+
+def _state_updates(
+    no_hr: dict[str, str], limits: dict[str, RateLimited], clock: Callable[[], datetime]
+) -> dict[str, Callable[[Any], Any]]:
+    found = dict(no_hr)
+    updates: dict[str, Callable[[Any], Any]] = {}
+    if found:
+
+        def add_no_hr(cur: BackfillState) -> BackfillState:
+            merged = dict(cur.no_hr)
+            merged.update(found)
+            return msgspec.structs.replace(cur, no_hr=merged)
+
+        updates[BACKFILL_STATE] = add_no_hr
+    for source, exc in limits.items():
+
+        def limit(cur: SourceState, exc: RateLimited = exc) -> SourceState:
+            return msgspec.structs.replace(
+                cur,
+                rate_limited_until=utc_iso(exc.until),
+                rate_limit_reason=exc.message,
+                last_error=f"backfill-hr: {exc.message}",
+                last_attempt=utc_iso(clock(), micro=True),
+            )
+
+        updates[source] = limit
+    return updates

@@ -1,0 +1,447 @@
+"""Garmin Connect through ``garminconnect``: login, token resume, listing, HR samples.
+
+``normalise_activity`` is pure and cheap to import (``rebuild`` and ``unlink``
+use it); the client is imported only inside the functions that talk to Garmin.
+
+Endpoints.  The library derives every host from ``domain``, which it accepts
+only as garmin.com or garmin.cn, so a regional endpoint, a proxy or a test
+server is reached by setting the client's attributes after construction
+(``configure_endpoints``): ``_connectapi`` (the API, config
+``sync.garmin_api_base`` / ``HEALTHCACHE_GARMIN_API_BASE``), ``_sso`` (login,
+``HEALTHCACHE_GARMIN_SSO_URL``) and ``_di_token_url`` (token exchange and
+refresh, ``HEALTHCACHE_GARMIN_TOKEN_URL``).  Checked against garminconnect
+0.3.20; an installed version without those attributes is refused with a
+clear message rather than silently talking to the real Garmin.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from healthcache.config import Config, Paths
+from healthcache.errors import AuthRequired, SourceError
+from healthcache.model.records import HRSplit, SourceRecord
+from healthcache.model.sports import normalise_sport
+from healthcache.sources import tokens
+from healthcache.sources.base import (
+    GARMIN_RATE_LIMIT_BACKOFF,
+    RETRIES,
+    RateLimited,
+    RequestCounter,
+)
+from healthcache.timeutil import now_utc, utc_iso
+
+SOURCE = "garmin"
+PAGE_SIZE = 20  # what the Connect web app and the library's own pager ask for
+MAX_PAGES = 2000  # the library's own cap on server-driven paging
+MAX_CHART = 4000  # detail samples per activity: ~1 s resolution for an hour
+ENDPOINT_ATTRIBUTES = ("_connectapi", "_sso", "_di_token_url")
+CHECKED_VERSION = "0.3.20"
+
+ENV_SSO = "HEALTHCACHE_GARMIN_SSO_URL"
+ENV_TOKEN_URL = "HEALTHCACHE_GARMIN_TOKEN_URL"
+LOGIN_HINT = "Log in again with: healthcache auth garmin"
+
+
+# --------------------------------------------------------------------------- normalise (pure)
+
+
+def _number(raw: dict[str, Any], key: str) -> float | None:
+    """A numeric field: absent/null is None; anything but a finite number is an error."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key}: expected a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{key}: not a finite number: {value!r}")
+    return value
+
+
+def _text(raw: dict[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key}: expected text, got {value!r}")
+    return value
+
+
+def _garmin_time(text: str, key: str) -> datetime:
+    """Garmin writes '2024-05-01 06:30:00' (sometimes with 'T' and '.0')."""
+    try:
+        return datetime.fromisoformat(text.strip().replace(" ", "T"))
+    except ValueError as exc:
+        raise ValueError(f"{key}: not a date-time: {text!r}") from exc
+
+
+def _start(raw: dict[str, Any]) -> str:
+    gmt = _text(raw, "startTimeGMT")
+    if gmt:
+        return utc_iso(_garmin_time(gmt, "startTimeGMT").replace(tzinfo=UTC))
+    stamp = _number(raw, "beginTimestamp")  # milliseconds since the epoch
+    if stamp is not None:
+        return utc_iso(datetime.fromtimestamp(stamp / 1000, UTC))
+    raise ValueError("startTimeGMT: missing (and no beginTimestamp)")
+
+
+def validate(record: SourceRecord) -> SourceRecord:
+    """Check a record against the cache schema's constraints (HR range, no negatives...).
+
+    A record that would fail the save's schema check must be rejected here, one
+    record at a time, instead of failing the whole save later.
+    """
+    try:
+        checked = msgspec.convert(msgspec.to_builtins(msgspec.structs.replace(record, raw=None)), SourceRecord)
+    except msgspec.ValidationError as exc:
+        raise ValueError(str(exc)) from exc
+    return msgspec.structs.replace(checked, raw=record.raw)
+
+
+def normalise_activity(raw: dict[str, Any]) -> SourceRecord:
+    """One activity of Garmin's activity list (``activitylist-service``), as sent.
+
+    Raises ValueError (or KeyError/TypeError) naming the field when the payload
+    is unusable; the record is then skipped and reported, never half-imported.
+    """
+    if not isinstance(raw, dict):
+        raise TypeError(f"expected an activity object, got {type(raw).__name__}")
+    activity_id = raw.get("activityId")
+    if isinstance(activity_id, bool) or not isinstance(activity_id, int | str) or not str(activity_id).strip():
+        raise ValueError(f"activityId: missing or not an id: {activity_id!r}")
+    kind = raw.get("activityType")
+    type_key = None
+    if kind is not None:
+        if not isinstance(kind, dict):
+            raise ValueError(f"activityType: expected an object, got {kind!r}")
+        type_key = _text(kind, "typeKey")
+    local = _text(raw, "startTimeLocal")
+    cadence = (
+        _number(raw, "averageRunningCadenceInStepsPerMinute")
+        or _number(raw, "averageBikingCadenceInRevPerMinute")
+        or _number(raw, "averageSwimCadenceInStrokesPerMinute")
+    )
+    record = SourceRecord(
+        source=SOURCE,
+        source_id=str(activity_id).strip(),
+        start_time=_start(raw),
+        sport=normalise_sport(SOURCE, type_key),
+        sport_raw=type_key,
+        start_time_local=_garmin_time(local, "startTimeLocal").replace(microsecond=0).isoformat() if local else None,
+        name=_text(raw, "activityName"),
+        distance_m=_number(raw, "distance"),
+        duration_s=_number(raw, "duration"),
+        moving_time_s=_number(raw, "movingDuration"),
+        elevation_gain_m=_number(raw, "elevationGain"),
+        calories=_number(raw, "calories"),
+        avg_hr=_number(raw, "averageHR"),
+        max_hr=_number(raw, "maxHR"),
+        avg_cadence=cadence,
+        avg_power=_number(raw, "avgPower"),
+        raw=raw,
+    )
+    return validate(record)
+
+
+# --------------------------------------------------------------------------- endpoints and client
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the client talks to; None keeps the library's own (real Garmin) host."""
+
+    api_base: str | None = None
+    sso: str | None = None
+    token_url: str | None = None
+
+    @classmethod
+    def resolve(cls, config: Config, environ: dict[str, str] | None = None) -> Endpoints:
+        env = os.environ if environ is None else environ
+        # The environment wins, as for every endpoint; the config fields are read when
+        # the config knows them (``sync.garmin_sso_url`` / ``sync.garmin_token_url``).
+        return cls(
+            api_base=_strip(config.sync.garmin_api_base),
+            sso=_strip(env.get(ENV_SSO) or getattr(config.sync, "garmin_sso_url", None)),
+            token_url=_strip(env.get(ENV_TOKEN_URL) or getattr(config.sync, "garmin_token_url", None)),
+        )
+
+
+def _strip(value: str | None) -> str | None:
+    value = (value or "").strip().rstrip("/")
+    return value or None
+
+
+def configure_endpoints(client: Any, endpoints: Endpoints) -> None:
+    """Point a ``garminconnect.client.Client`` at other hosts (see the module doc)."""
+    missing = [a for a in ENDPOINT_ATTRIBUTES if not hasattr(client, a)]
+    if missing:
+        from importlib.metadata import version
+
+        raise SourceError(
+            f"garminconnect {version('garminconnect')} has no {', '.join(missing)}; "
+            f"healthcache was checked against {CHECKED_VERSION} and cannot point it at a configured endpoint"
+        )
+    if endpoints.api_base:
+        client._connectapi = endpoints.api_base
+    if endpoints.sso:
+        client._sso = endpoints.sso
+    if endpoints.token_url:
+        client._di_token_url = endpoints.token_url
+
+
+def make_garmin(endpoints: Endpoints, *, retry_seconds: float | None = None) -> Any:
+    """A ``garminconnect.Garmin`` aimed at ``endpoints``, retrying 5xx a few times."""
+    from garminconnect import Garmin
+
+    from healthcache.sources import base
+
+    wait = base.RETRY_BASE_SECONDS if retry_seconds is None else retry_seconds
+    garmin = Garmin(retry_attempts=RETRIES, retry_min_wait=wait, retry_max_wait=wait * 4)
+    configure_endpoints(garmin.client, endpoints)
+    return garmin
+
+
+def _malformed(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, json.JSONDecodeError):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def translate(exc: BaseException, *, clock: Callable[[], datetime] = now_utc) -> BaseException:
+    """A garminconnect failure as one of ours, with a message a person can act on."""
+    from garminconnect import (
+        GarminConnectAuthenticationError,
+        GarminConnectConnectionError,
+        GarminConnectTooManyRequestsError,
+    )
+
+    if isinstance(exc, GarminConnectAuthenticationError):
+        return AuthRequired("Garmin Connect no longer accepts the saved login", hint=LOGIN_HINT)
+    if isinstance(exc, GarminConnectTooManyRequestsError):
+        until = clock() + GARMIN_RATE_LIMIT_BACKOFF
+        return RateLimited(
+            f"Garmin Connect is rate limiting requests (HTTP 429); trying again after {utc_iso(until)}", until
+        )
+    if isinstance(exc, GarminConnectConnectionError):
+        if _malformed(exc):
+            return SourceError("Garmin Connect sent a reply that is not valid JSON")
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        status = re.search(r"API Error (\d{3})(?: - (.+))?", text)
+        if status:
+            detail = f" ({status.group(2).strip()})" if status.group(2) else ""
+            return SourceError(f"Garmin Connect answered HTTP {status.group(1)}{detail}")
+        return SourceError(f"could not reach Garmin Connect: {text}")
+    return exc
+
+
+class GarminSession:
+    """A resumed login: listing and samples, counting requests, saving refreshed tokens."""
+
+    name = SOURCE
+
+    def __init__(self, paths: Paths, garmin: Any, token_text: str, clock: Callable[[], datetime] = now_utc):
+        self.paths = paths
+        self.garmin = garmin
+        self.clock = clock
+        self._tokens = _token_fields(token_text)
+        self.counter = RequestCounter()
+        self.counter.attach(garmin.client._api_session)
+
+    @property
+    def requests(self) -> int:
+        return self.counter.count
+
+    def _call(self, func: Callable[[], Any]) -> Any:
+        try:
+            return func()
+        except Exception as exc:
+            mapped = translate(exc, clock=self.clock)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    def pages(self, start: datetime, end: datetime) -> Iterator[list[dict[str, Any]]]:
+        """Activity pages for the local dates covering [start, end], newest first, to the end."""
+        g = self.garmin
+        # Garmin filters by the activity's local date: widen by a day each side for time zones.
+        first = start.astimezone(UTC).date() - timedelta(days=1)
+        last = end.astimezone(UTC).date() + timedelta(days=1)
+        params = {"startDate": first.isoformat(), "endDate": last.isoformat(), "start": "0", "limit": str(PAGE_SIZE)}
+        offset = 0
+        for _ in range(MAX_PAGES):
+            params["start"] = str(offset)
+            page = self._call(lambda: g.connectapi(g.garmin_connect_activities, params=dict(params)))
+            if page is None or page == [] or page == {}:
+                return
+            if not isinstance(page, list):
+                raise SourceError(f"Garmin Connect sent an activity list that is not a list ({type(page).__name__})")
+            yield page
+            offset += len(page)
+        raise SourceError(f"Garmin Connect kept sending pages after {MAX_PAGES}; stopped")
+
+    def hr_splits(self, source_id: str, raw: Any = None) -> list[HRSplit]:
+        """Per-km HR from the activity's detail samples, else from kilometre laps."""
+        from garminconnect import GarminConnectNotFoundError, parse_activity_detail_metrics
+
+        from healthcache.sources.splits import km_laps_to_splits, per_km_splits
+
+        g = self.garmin
+        try:
+            details = self._call(lambda: g.get_activity_details(source_id, maxchart=MAX_CHART))
+        except SourceError as exc:
+            if not isinstance(exc.__cause__, GarminConnectNotFoundError):
+                raise
+            details = None  # no detail samples kept for it: the laps may still do
+        samples = parse_activity_detail_metrics(details) if isinstance(details, dict) else []
+        splits = per_km_splits(*_series(samples))
+        if splits:
+            return splits
+        try:
+            laps = self._call(lambda: g.get_activity_splits(source_id))
+        except SourceError as exc:
+            if isinstance(exc.__cause__, GarminConnectNotFoundError):
+                return []
+            raise
+        lap_list = laps.get("lapDTOs") if isinstance(laps, dict) else None
+        return km_laps_to_splits(lap_list) if isinstance(lap_list, list) else []
+
+    def close(self) -> None:
+        """Keep tokens the library refreshed during the run (Garmin rotates them)."""
+        current = _token_fields(self.garmin.client.dumps())
+        if current != self._tokens and current.get("di_token"):
+            tokens.write_secret(self.paths, tokens.garmin_tokens_path(self.paths), json.dumps(current).encode())
+            self._tokens = current
+
+
+def _token_fields(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _series(samples: list[dict[str, Any]]) -> tuple[list[Any], list[Any], list[Any]]:
+    """(seconds, metres, bpm) from parsed detail samples; the time key varies by device."""
+    times: list[Any] = []
+    for key, scale, relative in (
+        ("sumElapsedDuration", 1.0, False),
+        ("sumDuration", 1.0, False),
+        ("directTimestamp", 0.001, True),
+    ):
+        if any(isinstance(s.get(key), int | float) for s in samples):
+            values = [s.get(key) for s in samples]
+            numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+            origin = min(numbers) if relative and numbers else 0.0
+            times = [
+                (v - origin) * scale if isinstance(v, int | float) and not isinstance(v, bool) else None for v in values
+            ]
+            break
+    if not times:
+        return [], [], []
+    return times, [s.get("sumDistance") for s in samples], [s.get("directHeartRate") for s in samples]
+
+
+def is_configured(paths: Paths) -> bool:
+    return tokens.garmin_tokens_path(paths).exists()
+
+
+def resume(paths: Paths, config: Config, *, clock: Callable[[], datetime] = now_utc) -> GarminSession:
+    """A session from the saved tokens, without a login request; AuthRequired if none."""
+    text = tokens.read_text(tokens.garmin_tokens_path(paths))
+    if text is None:
+        raise AuthRequired("no Garmin Connect login is saved", hint="Log in with: healthcache auth garmin")
+    garmin = make_garmin(Endpoints.resolve(config))
+    try:
+        garmin.client.loads(text)
+    except Exception as exc:
+        raise AuthRequired("the saved Garmin Connect login cannot be read", hint=LOGIN_HINT) from exc
+    return GarminSession(paths, garmin, text, clock)
+
+
+# --------------------------------------------------------------------------- login (auth garmin)
+
+
+@dataclass
+class LoginStep:
+    """Where a login stands: done, or waiting for an MFA code (``pending`` holds the state)."""
+
+    done: bool
+    garmin: Any = None
+    pending: dict[str, Any] | None = None
+
+
+def _login_error(exc: BaseException) -> BaseException:
+    from garminconnect import GarminConnectAuthenticationError, GarminConnectTooManyRequestsError
+
+    if isinstance(exc, GarminConnectAuthenticationError):
+        text = str(exc)
+        if "MFA" in text:
+            return SourceError("Garmin did not accept the MFA code", hint="Run healthcache auth garmin again.")
+        return SourceError("Garmin did not accept the email and password", hint="Check them and try again.")
+    if isinstance(exc, GarminConnectTooManyRequestsError):
+        return SourceError(
+            "Garmin is refusing logins from here for now (HTTP 429)", hint="Wait a few minutes and try again."
+        )
+    return SourceError(f"Garmin login failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+
+
+def start_login(paths: Paths, config: Config, email: str, password: str) -> LoginStep:
+    """Log in with email and password; stop at MFA with the state needed to finish.
+
+    Uses the library's scripted path (``return_on_mfa``), so the code can come
+    from a prompt in this process or from a later run (``finish_login``).
+    """
+    garmin = make_garmin(Endpoints.resolve(config))
+    try:
+        status, pending = garmin.client.login(email, password, return_on_mfa=True)
+    except Exception as exc:
+        raise _login_error(exc) from exc
+    if status == "needs_mfa":
+        return LoginStep(done=False, garmin=garmin, pending=pending)
+    save_login(paths, garmin)
+    return LoginStep(done=True, garmin=garmin)
+
+
+def finish_login(paths: Paths, config: Config, code: str, *, step: LoginStep | None = None) -> None:
+    """Complete an MFA login, in this process (``step``) or from the saved pending state."""
+    pending = step.pending if step is not None else load_pending(paths)
+    if pending is None:
+        raise SourceError(
+            "no Garmin login is waiting for an MFA code", hint="Start one with: healthcache auth garmin --email ..."
+        )
+    garmin = step.garmin if step is not None and step.garmin is not None else make_garmin(Endpoints.resolve(config))
+    try:
+        garmin.client.resume_login(pending, code.strip())
+    except Exception as exc:
+        raise _login_error(exc) from exc
+    save_login(paths, garmin)
+    tokens.remove(tokens.garmin_mfa_path(paths))
+
+
+def save_login(paths: Paths, garmin: Any) -> None:
+    tokens.write_secret(paths, tokens.garmin_tokens_path(paths), garmin.client.dumps().encode())
+
+
+def save_pending(paths: Paths, pending: dict[str, Any]) -> None:
+    """The half-done login (SSO cookies, no password) for a later --mfa-code run; 0600."""
+    tokens.write_json_secret(paths, tokens.garmin_mfa_path(paths), pending)
+
+
+def load_pending(paths: Paths) -> dict[str, Any] | None:
+    return tokens.read_json(tokens.garmin_mfa_path(paths))

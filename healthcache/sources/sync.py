@@ -1,0 +1,391 @@
+"""``sync``: fetch each API source's window, normalise, merge and save, one source at a time.
+
+Per source: a smart skip (synced within the interval, or rate limited) that
+sends no request and imports no client; a fetch that keeps what it got when it
+fails half-way; records normalised one by one (a bad payload is reported and
+skipped, never half-imported); then either
+
+- nothing new (every payload known and unchanged since it was last merged, and
+  the cache still holds the source's records): only the state file is written,
+  under the lock, and the cache is neither parsed nor touched; or
+- ``ingest``: merge, guard, back up and save, with the state written in the
+  same lock after the save.
+
+One source failing never stops the next; the result names every failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
+
+from healthcache.config import Config, Paths
+from healthcache.errors import (
+    EXIT_CORRUPT,
+    EXIT_ERROR,
+    EXIT_INTEGRITY,
+    EXIT_LOCK_BUSY,
+    AuthRequired,
+    HealthcacheError,
+    SourceError,
+)
+from healthcache.model.records import Cache, HRSplit, SourceRecord
+from healthcache.normalise import normaliser
+from healthcache.sources.base import (
+    SEEN_KEEP_DAYS,
+    SOURCES,
+    RateLimited,
+    Seen,
+    SourceState,
+    StepReport,
+    describe_failure,
+    load_state,
+    payload_digest,
+    skip_reason,
+    update_states_locked,
+    write_states,
+)
+from healthcache.timeutil import now_utc, utc_iso
+
+if TYPE_CHECKING:  # the skip path must stay cheap: merge, ingest and the store load on use
+    from healthcache.merge import ReportEntry
+    from healthcache.store import SaveResult, Store, Transaction
+
+
+class Session(Protocol):
+    """A resumed source login (``GarminSession``, ``StravaSession``)."""
+
+    name: str
+
+    @property
+    def requests(self) -> int: ...
+
+    def pages(self, start: datetime, end: datetime) -> Any: ...
+
+    def hr_splits(self, source_id: str, raw: Any = None) -> list[HRSplit]: ...
+
+    def close(self) -> None: ...
+
+
+Opener = Callable[[str], Session]
+
+
+def is_configured(paths: Paths, source: str) -> bool:
+    if source == "garmin":
+        from healthcache.sources import garmin
+
+        return garmin.is_configured(paths)
+    from healthcache.sources import strava
+
+    return strava.is_configured(paths)
+
+
+def open_session(source: str, paths: Paths, config: Config, clock: Callable[[], datetime] = now_utc) -> Session:
+    """Resume the saved login of ``source`` (this is where a client library is imported)."""
+    if source == "garmin":
+        from healthcache.sources import garmin
+
+        return garmin.resume(paths, config, clock=clock)
+    if source == "strava":
+        from healthcache.sources import strava
+
+        return strava.resume(paths, config, clock=clock)
+    raise SourceError(f"unknown source {source!r}")
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    days: int = 7
+    sources: tuple[str, ...] = SOURCES
+    explicit: bool = False  # sources named by the user: a missing login is then an error
+    dry_run: bool = False
+    force: bool = False
+
+
+@dataclass
+class SyncResult:
+    steps: list[StepReport] = field(default_factory=list)
+    dry_run: bool = False
+    exit_codes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[StepReport]:
+        return [s for s in self.steps if s.failed]
+
+    @property
+    def exit_code(self) -> int:
+        """0, or the most telling failure: corrupt cache, integrity refusal, lock busy, else 1."""
+        codes = {self.exit_codes.get(s.source, EXIT_ERROR) for s in self.failed}
+        for code in (EXIT_CORRUPT, EXIT_INTEGRITY, EXIT_LOCK_BUSY, EXIT_ERROR):
+            if code in codes:
+                return code
+        return 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "ok": not self.failed,
+            "failed": [s.source for s in self.failed],
+            "steps": [s.as_dict() for s in self.steps],
+        }
+
+
+def held_keys(cache: Cache) -> set[str]:
+    """Every record key the cache holds, live or tombstoned."""
+    keys: set[str] = set()
+    for act in cache.activities:
+        keys.update(act.record_keys())
+    for tomb in cache.tombstones:
+        keys.update(tomb.record_keys())
+    return keys
+
+
+def cache_holds(paths: Paths, source: str, known: int) -> bool:
+    """Whether the cache still holds this source's records, judged from the index only.
+
+    The index is trusted only when it describes the file on disk (same size
+    and mtime); the guard stops any save that drops a record, so a count at
+    least as large as what we merged means nothing of ours is missing.  A
+    forced restore changes the file, so the next sync takes the merge path.
+    """
+    from healthcache.store import read_index
+
+    index = read_index(paths)
+    if index is None:
+        return False
+    try:
+        st = paths.cache.stat()
+    except FileNotFoundError:
+        return False
+    if st.st_size != index.size or st.st_mtime_ns != index.mtime_ns:
+        return False
+    return index.per_source.get(source, 0) >= known
+
+
+def sync(
+    store: Store,
+    options: SyncOptions,
+    *,
+    clock: Callable[[], datetime] = now_utc,
+    opener: Opener | None = None,
+    lock_timeout: float | None = 0.0,
+    on_wait: Callable[[str | None], None] | None = None,
+) -> SyncResult:
+    """Sync every requested source; never raises for one source's failure."""
+    result = SyncResult(dry_run=options.dry_run)
+    planned: dict[str, list[SourceRecord]] = {}  # dry run: every source's records, merged together at the end
+    for source in options.sources:
+        step, code = _sync_source(store, source, options, clock, opener, lock_timeout, on_wait, planned)
+        result.steps.append(step)
+        if code:
+            result.exit_codes[source] = code
+    if options.dry_run and any(planned.values()):
+        from healthcache.ingest import ingest
+
+        everything = [r for records in planned.values() for r in records]
+        preview = ingest(store, everything, dry_run=True, lock_timeout=lock_timeout, on_wait=on_wait)
+        for step in result.steps:
+            mine = [e for e in preview.report.entries if e.key.startswith(f"{step.source}:")]
+            _record_result(step, mine, None, planned.get(step.source, []))
+    return result
+
+
+@dataclass
+class _Fetched:
+    raws: list[Any] = field(default_factory=list)
+    error: HealthcacheError | None = None
+    requests: int = 0
+
+
+def _fetch(
+    source: str, opener: Opener, start: datetime, end: datetime, report: StepReport
+) -> tuple[_Fetched, Session | None]:
+    fetched = _Fetched()
+    session: Session | None = None
+    try:
+        session = opener(source)
+        for page in session.pages(start, end):
+            fetched.raws.extend(page)
+    except HealthcacheError as exc:
+        fetched.error = exc
+    except Exception as exc:  # a library bug must not take the other sources down
+        fetched.error = SourceError(f"unexpected failure talking to {source}: {type(exc).__name__}: {exc}")
+    finally:
+        if session is not None:
+            fetched.requests = session.requests
+            try:
+                session.close()  # keep renewed tokens even when the fetch failed
+            except Exception as exc:
+                report.errors.append(f"{source}: could not save the renewed login: {exc}")
+    return fetched, session
+
+
+def _normalise(source: str, raws: Sequence[Any], report: StepReport) -> tuple[list[SourceRecord], dict[str, Seen]]:
+    """Records and their payload digests; bad payloads are counted and named, not fatal."""
+    norm = normaliser(source)
+    by_id: dict[str, SourceRecord] = {}
+    digests: dict[str, Seen] = {}
+    for raw in raws:
+        try:
+            record = norm(raw)
+        except (KeyError, TypeError, ValueError) as exc:
+            report.skipped += 1
+            ident = raw.get("activityId", raw.get("id", "?")) if isinstance(raw, dict) else "?"
+            report.errors.append(f"{source}:{ident}: unusable payload: {exc}")
+            continue
+        by_id[record.source_id] = record  # a page overlap repeats a record: keep the last
+        digests[record.source_id] = Seen(payload_digest(raw), record.start_time)
+    return list(by_id.values()), digests
+
+
+def _record_result(
+    report: StepReport, entries: Sequence[ReportEntry], save: SaveResult | None, records: Sequence[SourceRecord]
+) -> None:
+    counts = Counter(e.outcome for e in entries)
+    report.new, report.updated, report.merged = counts["new"], counts["updated"], counts["merged"]
+    report.unchanged, report.ambiguous, report.tombstoned = (
+        counts["unchanged"],
+        counts["ambiguous"],
+        counts["tombstoned"],
+    )
+    if save is not None:
+        report.saved = save.changed
+        report.backup = str(save.backup) if save.backup else None
+    by_key = {r.key: r for r in records}
+    for entry in entries:
+        if entry.outcome in ("new", "updated", "merged", "ambiguous"):
+            rec = by_key.get(entry.key)
+            report.changes.append(
+                {
+                    "key": entry.key,
+                    "outcome": entry.outcome,
+                    "activity_id": entry.activity_id,
+                    "rule": entry.rule,
+                    "fields": list(entry.fields),
+                    "candidates": list(entry.candidates),
+                    "start_time": rec.start_time if rec else None,
+                    "sport": rec.sport if rec else None,
+                    "name": rec.name if rec else None,
+                }
+            )
+
+
+def _sync_source(
+    store: Store,
+    source: str,
+    options: SyncOptions,
+    clock: Callable[[], datetime],
+    opener: Opener | None,
+    lock_timeout: float | None,
+    on_wait: Callable[[str | None], None] | None,
+    planned: dict[str, list[SourceRecord]],
+) -> tuple[StepReport, int]:
+    started = time.perf_counter()
+    report = StepReport(source=source)
+    try:
+        return _run_source(store, source, options, clock, opener, lock_timeout, on_wait, report, planned), 0
+    except HealthcacheError as exc:
+        report.status = "rate_limited" if isinstance(exc, RateLimited) else "failed"
+        report.reason = str(exc)
+        report.errors.append(describe_failure(source, exc))
+        return report, exc.exit_code
+    finally:
+        report.seconds = time.perf_counter() - started
+
+
+def _run_source(
+    store: Store,
+    source: str,
+    options: SyncOptions,
+    clock: Callable[[], datetime],
+    opener: Opener | None,
+    lock_timeout: float | None,
+    on_wait: Callable[[str | None], None] | None,
+    report: StepReport,
+    planned: dict[str, list[SourceRecord]],
+) -> StepReport:
+    paths, config = store.paths, store.config
+    now = clock()
+    st = load_state(paths, source)
+    reason = skip_reason(st, now, config.sync.min_interval_minutes, force=options.force)
+    if reason is not None:
+        report.status, report.reason = "skipped", reason
+        return report
+    if opener is None and not is_configured(paths, source):
+        if options.explicit:
+            raise AuthRequired(f"no {source} login is saved", hint=f"Log in with: healthcache auth {source}")
+        report.status = "not_configured"
+        report.reason = f"not set up; run healthcache auth {source} to add it"
+        return report
+
+    start = now - timedelta(days=options.days)
+    open_ = opener or (lambda s: open_session(s, paths, config, clock))
+    fetched, _ = _fetch(source, open_, start, now, report)
+    report.requests = fetched.requests
+    records, digests = _normalise(source, fetched.raws, report)
+    report.seen = len(fetched.raws)
+    error = fetched.error
+    rejected = report.skipped > 0
+    stamp = utc_iso(clock(), micro=True)
+
+    horizon = utc_iso(now - timedelta(days=max(options.days, SEEN_KEEP_DAYS)))
+
+    def update(current: SourceState, merged: dict[str, Seen]) -> SourceState:
+        seen = {sid: entry for sid, entry in current.seen.items() if entry.start >= horizon}
+        seen.update(merged)
+        changes: dict[str, Any] = {"last_attempt": stamp, "seen": seen}
+        if error is None and not rejected:
+            changes.update(
+                last_success=stamp,
+                last_error=None,
+                window_start=utc_iso(start),
+                window_end=utc_iso(now),
+                rate_limited_until=None,
+                rate_limit_reason=None,
+            )
+        else:
+            problems = [describe_failure(source, error)] if error is not None else []
+            problems += report.errors[:3]
+            changes["last_error"] = "; ".join(problems)
+        if isinstance(error, RateLimited):
+            changes["rate_limited_until"] = utc_iso(error.until)
+            changes["rate_limit_reason"] = error.message
+        return msgspec.structs.replace(current, **changes)
+
+    known = bool(records) and all(st.seen.get(r.source_id) == digests[r.source_id] for r in records)
+    # ``seen`` may keep less than the index counts (old entries are pruned), never more.
+    if known:
+        known = cache_holds(paths, source, len(st.seen))
+
+    if options.dry_run:
+        planned[source] = records  # merged with the other sources' in one preview by ``sync``
+        report.status = "dry_run"
+    elif records and not known:
+        from healthcache.ingest import ingest
+
+        def after_save(tx: Transaction, save: SaveResult) -> None:
+            # Only what the saved cache really holds counts as merged, whatever the
+            # merge decided for it (an ambiguous record may have been left out).
+            held = held_keys(tx.cache)
+            merged = {sid: d for sid, d in digests.items() if f"{source}:{sid}" in held}
+            write_states(tx.paths, {source: lambda cur: update(cur, merged)})
+
+        result = ingest(store, records, lock_timeout=lock_timeout, on_wait=on_wait, after_save=after_save)
+        _record_result(report, result.report.entries, result.save, records)
+    else:
+        # Nothing new (or nothing fetched): bookkeeping only; the cache is not read.
+        report.unchanged = len(records) if known else 0
+        update_states_locked(paths, {source: lambda cur: update(cur, {})}, lock_timeout=lock_timeout, on_wait=on_wait)
+
+    if error is not None:
+        raise error
+    if rejected:
+        report.status = "failed"
+        report.reason = f"{report.skipped} record(s) with unusable payloads were skipped"
+    return report
