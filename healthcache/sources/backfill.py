@@ -25,6 +25,7 @@ from healthcache import state
 from healthcache.errors import AuthRequired, HealthcacheError, SourceError
 from healthcache.ingest import ingest
 from healthcache.model.records import Activity, SourceRecord
+from healthcache.normalise import normaliser
 from healthcache.sources.base import (
     BACKFILL_STATE,
     SOURCES,
@@ -36,7 +37,7 @@ from healthcache.sources.base import (
     update_states_locked,
     write_states,
 )
-from healthcache.sources.sync import Opener, Session, is_configured, normaliser, open_session
+from healthcache.sources.sync import Opener, Session, is_configured, open_session
 from healthcache.store import SaveResult, Store, Transaction
 from healthcache.timeutil import now_utc, utc_iso
 
