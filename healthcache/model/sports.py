@@ -53,10 +53,13 @@ FAMILY: dict[str, str] = {
     "cross_country_skiing": "skiing",
 }
 
+# Garmin Connect activityType.typeKey (API and account export).
 GARMIN: dict[str, str] = {
     "running": "running",
     "street_running": "running",
     "track_running": "running",
+    "ultra_run": "running",
+    "obstacle_run": "trail_running",
     "trail_running": "trail_running",
     "treadmill_running": "treadmill_running",
     "indoor_running": "treadmill_running",
@@ -64,31 +67,50 @@ GARMIN: dict[str, str] = {
     "cycling": "cycling",
     "road_biking": "cycling",
     "gravel_cycling": "cycling",
+    "cyclocross": "cycling",
+    "track_cycling": "cycling",
+    "recumbent_cycling": "cycling",
+    "hand_cycling": "cycling",
+    "e_bike_fitness": "cycling",
+    "bmx": "cycling",
     "mountain_biking": "mountain_biking",
+    "downhill_biking": "mountain_biking",
+    "e_bike_mountain": "mountain_biking",
     "indoor_cycling": "indoor_cycling",
     "virtual_ride": "virtual_cycling",
-    "e_bike_fitness": "cycling",
     "lap_swimming": "pool_swimming",
     "open_water_swimming": "open_water_swimming",
     "swimming": "swimming",
     "walking": "walking",
     "casual_walking": "walking",
     "speed_walking": "walking",
+    "indoor_walking": "walking",
     "hiking": "hiking",
+    "mountaineering": "hiking",
+    "snow_shoe_ws": "hiking",
     "strength_training": "strength",
     "indoor_rowing": "indoor_rowing",
     "rowing": "rowing",
     "resort_skiing_snowboarding_ws": "skiing",
     "resort_skiing": "skiing",
+    "resort_snowboarding": "skiing",
+    "backcountry_skiing_snowboarding_ws": "skiing",
     "backcountry_skiing": "skiing",
     "cross_country_skiing_ws": "cross_country_skiing",
     "skate_skiing_ws": "cross_country_skiing",
     "yoga": "yoga",
     "multi_sport": "multisport",
     "stand_up_paddleboarding": "paddling",
+    "stand_up_paddleboarding_ws": "paddling",
     "kayaking": "paddling",
+    "kayaking_ws": "paddling",
+    "indoor_cardio": "other",
+    "hiit": "other",
+    "fitness_equipment": "other",
+    "other": "other",
 }
 
+# Strava sport_type (and the older ``type``; the account export writes them with spaces).
 STRAVA: dict[str, str] = {
     "run": "running",
     "trailrun": "trail_running",
@@ -104,89 +126,160 @@ STRAVA: dict[str, str] = {
     "swim": "swimming",
     "walk": "walking",
     "hike": "hiking",
+    "snowshoe": "hiking",
     "weighttraining": "strength",
-    "workout": "other",
     "crossfit": "strength",
+    "workout": "other",
+    "highintensityintervaltraining": "other",
+    "elliptical": "other",
+    "stairstepper": "other",
     "rowing": "rowing",
     "virtualrow": "indoor_rowing",
     "alpineski": "skiing",
     "backcountryski": "skiing",
-    "nordicski": "cross_country_skiing",
     "snowboard": "skiing",
+    "nordicski": "cross_country_skiing",
+    "rollerski": "cross_country_skiing",
     "yoga": "yoga",
     "standuppaddling": "paddling",
     "kayaking": "paddling",
     "canoeing": "paddling",
+    "canoe": "paddling",
 }
 
-# FIT sport (and "sport/sub_sport" for the sub-sports that change the meaning).
+# FIT session sport (and "sport/sub_sport" where the sub-sport changes the meaning).
 FIT: dict[str, str] = {
+    "generic": "other",
     "running": "running",
+    "running/street": "running",
+    "running/track": "running",
     "running/treadmill": "treadmill_running",
-    "running/trail": "trail_running",
     "running/indoor_running": "treadmill_running",
     "running/virtual_activity": "treadmill_running",
+    "running/trail": "trail_running",
+    "running/obstacle": "trail_running",
     "cycling": "cycling",
+    "cycling/road": "cycling",
+    "cycling/gravel_cycling": "cycling",
+    "cycling/cyclocross": "cycling",
+    "cycling/commuting": "cycling",
     "cycling/indoor_cycling": "indoor_cycling",
+    "cycling/spin": "indoor_cycling",
     "cycling/virtual_activity": "virtual_cycling",
     "cycling/mountain": "mountain_biking",
-    "cycling/spin": "indoor_cycling",
+    "cycling/downhill": "mountain_biking",
+    "cycling/e_bike_mountain": "mountain_biking",
+    "e_biking": "cycling",
     "swimming": "swimming",
     "swimming/lap_swimming": "pool_swimming",
     "swimming/open_water": "open_water_swimming",
     "walking": "walking",
+    "walking/indoor_walking": "walking",
     "hiking": "hiking",
+    "mountaineering": "hiking",
+    "snowshoeing": "hiking",
     "training": "strength",
     "training/strength_training": "strength",
     "training/yoga": "yoga",
+    "training/pilates": "other",
+    "training/cardio_training": "other",
+    "training/flexibility_training": "other",
+    "hiit": "other",
     "rowing": "rowing",
     "rowing/indoor_rowing": "indoor_rowing",
+    "fitness_equipment": "other",
     "fitness_equipment/indoor_rowing": "indoor_rowing",
     "fitness_equipment/treadmill": "treadmill_running",
+    "fitness_equipment/indoor_running": "treadmill_running",
     "fitness_equipment/indoor_cycling": "indoor_cycling",
+    "fitness_equipment/strength_training": "strength",
+    "fitness_equipment/yoga": "yoga",
     "alpine_skiing": "skiing",
+    "snowboarding": "skiing",
     "cross_country_skiing": "cross_country_skiing",
+    "cross_country_skiing/skate_skiing": "cross_country_skiing",
     "multisport": "multisport",
+    "transition": "other",
     "stand_up_paddleboarding": "paddling",
     "paddling": "paddling",
     "kayaking": "paddling",
 }
 
+# Apple Health HKWorkoutActivityType names.  Apple keeps indoor/pool/open water in
+# metadata (HKIndoorWorkout, HKSwimmingLocationType); an importer may append it as
+# "/indoor", "/pool" or "/open_water", and the prefix may be left off.
 APPLE_HEALTH: dict[str, str] = {
     "hkworkoutactivitytyperunning": "running",
+    "hkworkoutactivitytyperunning/indoor": "treadmill_running",
     "hkworkoutactivitytypecycling": "cycling",
+    "hkworkoutactivitytypecycling/indoor": "indoor_cycling",
+    "hkworkoutactivitytypehandcycling": "cycling",
     "hkworkoutactivitytypeswimming": "swimming",
+    "hkworkoutactivitytypeswimming/pool": "pool_swimming",
+    "hkworkoutactivitytypeswimming/open_water": "open_water_swimming",
     "hkworkoutactivitytypewalking": "walking",
+    "hkworkoutactivitytypewalking/indoor": "walking",
     "hkworkoutactivitytypehiking": "hiking",
     "hkworkoutactivitytypetraditionalstrengthtraining": "strength",
     "hkworkoutactivitytypefunctionalstrengthtraining": "strength",
+    "hkworkoutactivitytypecrosstraining": "strength",
     "hkworkoutactivitytyperowing": "rowing",
+    "hkworkoutactivitytyperowing/indoor": "indoor_rowing",
     "hkworkoutactivitytypedownhillskiing": "skiing",
+    "hkworkoutactivitytypesnowboarding": "skiing",
     "hkworkoutactivitytypecrosscountryskiing": "cross_country_skiing",
     "hkworkoutactivitytypeyoga": "yoga",
+    "hkworkoutactivitytypemindandbody": "yoga",
     "hkworkoutactivitytypepaddlesports": "paddling",
+    "hkworkoutactivitytypeelliptical": "other",
+    "hkworkoutactivitytypehighintensityintervaltraining": "other",
+    "hkworkoutactivitytypemixedcardio": "other",
+    "hkworkoutactivitytypeother": "other",
 }
 
+# Polar Flow sport names (account export and AccessLink ``detailed-sport-info``).
 POLAR: dict[str, str] = {
     "running": "running",
+    "road_running": "running",
     "trail_running": "trail_running",
     "treadmill_running": "treadmill_running",
-    "road_running": "running",
     "cycling": "cycling",
     "road_biking": "cycling",
+    "road_cycling": "cycling",
     "mountain_biking": "mountain_biking",
     "indoor_cycling": "indoor_cycling",
     "swimming": "swimming",
     "pool_swimming": "pool_swimming",
     "open_water_swimming": "open_water_swimming",
     "walking": "walking",
+    "nordic_walking": "walking",
     "hiking": "hiking",
     "strength_training": "strength",
+    "circuit_training": "strength",
     "rowing": "rowing",
     "indoor_rowing": "indoor_rowing",
     "downhill_skiing": "skiing",
+    "snowboarding": "skiing",
     "cross-country_skiing": "cross_country_skiing",
+    "cross_country_skiing": "cross_country_skiing",
     "yoga": "yoga",
+    "other_indoor": "other",
+    "other_outdoor": "other",
+}
+
+# TCX <Activity Sport="..."> knows only three values.
+TCX: dict[str, str] = {"running": "running", "biking": "cycling", "other": "other"}
+
+# GPX <trk><type>: free text (Garmin typeKeys, Strava names) or StravaGPX's numeric codes.
+GPX: dict[str, str] = {
+    **GARMIN,
+    **STRAVA,
+    **TCX,
+    "1": "cycling",
+    "4": "hiking",
+    "9": "running",
+    "10": "walking",
+    "16": "swimming",
 }
 
 TABLES: dict[str, dict[str, str]] = {
@@ -195,11 +288,14 @@ TABLES: dict[str, dict[str, str]] = {
     "strava": STRAVA,
     "strava_export": STRAVA,
     "fit": FIT,
-    "gpx": STRAVA,
-    "tcx": STRAVA,
+    "gpx": GPX,
+    "tcx": TCX,
     "apple_health": APPLE_HEALTH,
     "polar": POLAR,
 }
+
+# A prefix a source's names carry that an importer may have left off.
+PREFIXES: dict[str, str] = {"apple_health": "hkworkoutactivitytype"}
 
 
 def normalise_sport(source: str, raw: str | None) -> str:
@@ -208,11 +304,18 @@ def normalise_sport(source: str, raw: str | None) -> str:
         return "other"
     key = raw.strip().lower().replace(" ", "_")
     table = TABLES.get(source, {})
+    prefix = PREFIXES.get(source, "")
+    if prefix and not key.startswith(prefix):
+        key = prefix + key
     for candidate in (key, key.split("/", 1)[0], key.replace("_", "")):
         if candidate in table:
             return table[candidate]
         if candidate in SPORTS:
             return candidate
+    if prefix:
+        bare = key.removeprefix(prefix).split("/", 1)[0]
+        if bare in SPORTS:
+            return bare
     return "other"
 
 
