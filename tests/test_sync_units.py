@@ -41,7 +41,7 @@ def test_garmin_activity_normalises_to_utc_with_raw_kept_verbatim() -> None:
     assert rec.start_time == "2024-05-01T06:30:12Z"
     assert rec.start_time_local == "2024-05-01T08:30:12"
     assert rec.sport == "trail_running" and rec.sport_raw == "trail_running"
-    assert rec.distance_m == raw["distance"] and rec.duration_s == raw["duration"]
+    assert rec.distance_m == raw["distance"] and rec.duration_s == raw["elapsedDuration"]  # elapsed, not timer time
     assert rec.moving_time_s == raw["movingDuration"]
     assert (rec.avg_hr, rec.max_hr) == (148.0, 171.0)
     assert rec.avg_cadence == 168.4

@@ -140,7 +140,7 @@ def normalise_activity(raw: dict[str, Any]) -> SourceRecord:
         start_time_local=_garmin_time(local, "startTimeLocal").replace(microsecond=0).isoformat() if local else None,
         name=_text(raw, "activityName"),
         distance_m=_number(raw, "distance"),
-        duration_s=_number(raw, "duration"),
+        duration_s=_number(raw, "elapsedDuration") or _number(raw, "duration"),  # elapsed, as the cache defines it
         moving_time_s=_number(raw, "movingDuration"),
         elevation_gain_m=_number(raw, "elevationGain"),
         calories=_number(raw, "calories"),
