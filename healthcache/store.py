@@ -179,9 +179,16 @@ class Transaction:
             return SaveResult(changed=False)
         now = self.store.clock()
         final = msgspec.structs.replace(new, updated_at=utc_iso(now), generator=GENERATOR)
-        data = codec.encode(final)
-        if self.corrupt is None and old.exists and codec.body(data) == codec.body(old.data):
-            return SaveResult(changed=False, sha256=old.sha256)
+        if self.corrupt is None and old.exists:
+            # Serialised with the old header, unchanged data gives the very same bytes.
+            data = codec.encode(
+                msgspec.structs.replace(new, updated_at=old.cache.updated_at, generator=old.cache.generator)
+            )
+            if data == old.data:
+                return SaveResult(changed=False, sha256=old.sha256)
+            data = codec.reheader(data, final)
+        else:
+            data = codec.encode(final)
         violations = self.check(new)
         if violations and force_reason is None:
             raise IntegrityRefused(guard.describe(violations), violations)
