@@ -1,0 +1,136 @@
+"""``healthcache import PATH... [--full] [--dry-run]``: files, folders and account exports."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from typing import Any
+
+import click
+
+from healthcache.cli import Ctx, Exit, common_options
+
+MAX_LISTED = 20
+
+
+class _Bars:
+    """click progress bars for the byte progress the importers report (one bar per label)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bars: dict[str, tuple[Any, list[int]]] = {}
+
+    def update(self, label: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if label not in self.bars:
+            bar = click.progressbar(
+                length=max(total, 1),
+                label=f"reading {label}",
+                file=sys.stderr,
+                show_pos=False,
+                show_percent=True,
+            )
+            bar.__enter__()
+            self.bars[label] = (bar, [0])
+        bar, last = self.bars[label]
+        bar.update(max(0, done - last[0]))
+        last[0] = done
+        if done >= total:
+            bar.__exit__(None, None, None)
+
+    def __enter__(self) -> _Bars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for bar, last in self.bars.values():
+            if last[0] < bar.length:
+                bar.__exit__(None, None, None)
+
+
+def _line(f: Any) -> str:
+    return f"  {f.path}: {f.reason}" if f.reason else f"  {f.path}"
+
+
+def render(report: Any) -> str:
+    c = report.counts()
+    t = report.timings
+    out = [
+        f"scan: {c['seen']} file(s) in {t.get('scan', 0):.2f} s; "
+        f"{c['unopened']} unchanged and not opened, {c['opened']} read in {t.get('read', 0):.2f} s"
+    ]
+    members = {s: c[f"members_{s}"] for s in ("imported", "skipped", "unchanged", "failed")}
+    out.append(
+        f"files: {c['imported']} imported, {c['skipped']} skipped, {c['unchanged']} unchanged, {c['failed']} failed; "
+        f"{c['records']} activities read"
+    )
+    if any(members.values()):
+        out.append("archive members: " + ", ".join(f"{n} {s}" for s, n in members.items()))
+    warned = [f for f in report.files if f.warnings]
+    if warned:
+        out.append(f"imported with warnings ({len(warned)}):")
+        for f in warned[:MAX_LISTED]:
+            out.extend(f"  {f.path}: {w}" for w in f.warnings)
+        if len(warned) > MAX_LISTED:
+            out.append(f"  ... and {len(warned) - MAX_LISTED} more (see --json)")
+    skipped = [f for f in report.files if f.status == "skipped"]
+    if skipped:
+        reasons = Counter(f.reason for f in skipped)
+        out.append(f"skipped ({len(skipped)}):")
+        if len(skipped) <= MAX_LISTED:
+            out.extend(_line(f) for f in skipped)
+        else:
+            out.extend(f"  {n} x {r}" for r, n in reasons.most_common(MAX_LISTED))
+    if report.failures:
+        out.append(f"failed ({len(report.failures)}):")
+        out.extend(_line(f) for f in report.failures)
+    if report.merge is not None:
+        summary = report.merge.summary()
+        out.append(f"merge ({t.get('merge_save', 0):.2f} s): " + ", ".join(f"{n} {k}" for k, n in summary.items()))
+    if report.dry_run:
+        out.append("dry run: nothing was written")
+    elif report.save is not None and report.save.changed:
+        out.append(f"saved; previous cache backed up to {report.save.backup}" if report.save.backup else "saved")
+    elif report.manifests_written:
+        out.append("no activity changed; the import manifests were updated")
+    else:
+        out.append("nothing new: nothing was written")
+    return "\n".join(out)
+
+
+@click.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--full", is_flag=True, help="Read every file again, even those the manifests say are imported.")
+@click.option("--dry-run", is_flag=True, help="Read and merge in memory, report, and write nothing at all.")
+@common_options
+def import_(paths: tuple[str, ...], full: bool, dry_run: bool, ctx: Ctx) -> None:
+    """Import activity files, account exports, Polar sessions and Apple Health exports.
+
+    Each PATH is a file, a folder (searched recursively; hidden entries are
+    left out) or a zip: FIT, GPX, TCX, a Garmin or Strava account export,
+    Polar Flow training-session JSON, Apple Health export.zip or export.xml.
+    Types are detected from the content.  A file whose size and modification
+    time match the last import is skipped without being opened.  Files that
+    cannot be read are listed with the reason; the rest is imported and the
+    exit status is 1.
+    """
+    from healthcache.importers.run import run_import
+
+    store = ctx.store()
+    interactive = sys.stderr is not None and sys.stderr.isatty()
+    with _Bars(enabled=interactive and not ctx.quiet and not ctx.as_json) as bars:
+        report = run_import(
+            store,
+            list(paths),
+            full=full,
+            dry_run=dry_run,
+            lock_timeout=ctx.lock_timeout,
+            on_wait=ctx.on_lock_wait,
+            progress=bars.update,
+        )
+    ctx.emit(report.to_dict(), lambda: render(report))
+    if report.failures:
+        if ctx.quiet:
+            for f in report.failures:
+                ctx.warn(f"import failed:{_line(f)[1:]}")
+        raise Exit(1)

@@ -1,0 +1,131 @@
+"""Reading zip and gzip inputs without trusting them: nothing is ever extracted to disk.
+
+Members are read (or streamed) straight from the archive.  Before any member
+is read the whole archive is checked, and refused as a unit when a member name
+would escape it (``..``, absolute paths, drive letters: a hostile archive is
+not half-imported), when a member expands more than ``max_ratio`` times
+(a zip bomb), or when the declared total is beyond ``max_archive_bytes``.
+zipfile stops every member at its declared size and checks its CRC, so the
+declared sizes bound what is read.  gzip has no declared size: it is
+decompressed in bounded steps and refused past the limit.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from healthcache.importers.base import MIB, ImportFailed, Limits
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def unsafe_member_name(name: str) -> bool:
+    n = name.replace("\\", "/")
+    if not n or "\x00" in n or n.startswith("/") or _DRIVE.match(n):
+        return True
+    return ".." in n.split("/")
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    size: int
+    crc: int
+    info: zipfile.ZipInfo
+
+    @property
+    def basename(self) -> str:
+        return self.name.rstrip("/").rsplit("/", 1)[-1]
+
+
+def open_zip(source: str | IO[bytes]) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(source)
+    except zipfile.BadZipFile as exc:
+        raise ImportFailed(f"not a readable zip archive: {exc}") from exc
+    except (OSError, EOFError, ValueError) as exc:
+        raise ImportFailed(f"unreadable zip archive: {exc}") from exc
+
+
+def checked_members(zf: zipfile.ZipFile, limits: Limits) -> list[Member]:
+    """Every file member, after the archive as a whole passed the safety checks."""
+    infos = zf.infolist()
+    if len(infos) > limits.max_members:
+        raise ImportFailed(f"refused: {len(infos)} members, more than the {limits.max_members} allowed")
+    total = 0
+    out: list[Member] = []
+    for info in infos:
+        if unsafe_member_name(info.filename):
+            raise ImportFailed(f"refused: member {info.filename!r} would escape the archive (path traversal)")
+        if info.is_dir():
+            continue
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise ImportFailed(f"refused: member {info.filename!r} is a symbolic link")
+        if info.file_size > limits.ratio_floor and info.file_size > info.compress_size * limits.max_ratio:
+            ratio = info.file_size / max(info.compress_size, 1)
+            raise ImportFailed(
+                f"refused: member {info.filename!r} expands {ratio:.0f} times to "
+                f"{info.file_size / MIB:.0f} MiB (a zip bomb)"
+            )
+        total += info.file_size
+        if total > limits.max_archive_bytes:
+            raise ImportFailed(f"refused: the members add up to more than {limits.max_archive_bytes / MIB:.0f} MiB")
+        out.append(Member(name=info.filename, size=info.file_size, crc=info.CRC, info=info))
+    # Reading in stored order keeps a nested archive (seekable only forwards cheaply) fast.
+    out.sort(key=lambda m: m.info.header_offset)
+    return out
+
+
+def read_member(zf: zipfile.ZipFile, member: Member, limits: Limits) -> bytes:
+    if member.info.flag_bits & 0x1:
+        raise ImportFailed("the member is encrypted")
+    if member.size > limits.max_file_bytes:
+        raise ImportFailed(
+            f"{member.size / MIB:.0f} MiB is more than one activity file may be ({limits.max_file_bytes / MIB:.0f} MiB)"
+        )
+    try:
+        with zf.open(member.info) as f:
+            data = f.read(limits.max_file_bytes + 1)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+        raise ImportFailed(f"corrupt archive member: {exc}") from exc
+    if len(data) > limits.max_file_bytes:
+        raise ImportFailed("the member is larger than it declares")
+    return data
+
+
+def gunzip(data: bytes, limits: Limits) -> bytes:
+    """Decompress gzip data, refusing output beyond the limits (a gzip bomb)."""
+    cap = limits.max_file_bytes
+    out = bytearray()
+    rest = data
+    while rest:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            chunk = d.decompress(rest, cap + 1 - len(out))
+        except zlib.error as exc:
+            raise ImportFailed(f"corrupt gzip data: {exc}") from exc
+        out += chunk
+        if len(out) > cap or d.unconsumed_tail:
+            raise ImportFailed(f"refused: the gzip data expands beyond {cap / MIB:.0f} MiB (a gzip bomb)")
+        if not d.eof:
+            raise ImportFailed("truncated gzip data")
+        rest = d.unused_data  # concatenated gzip members
+        if rest and not rest.startswith(b"\x1f\x8b"):
+            break
+    if len(out) > limits.ratio_floor and len(out) > len(data) * limits.max_ratio:
+        raise ImportFailed(f"refused: gzip data expands {len(out) / max(len(data), 1):.0f} times (a gzip bomb)")
+    return bytes(out)
+
+
+def strip_gz(name: str) -> str:
+    return name[:-3] if name.lower().endswith(".gz") else name
+
+
+def iter_members(zf: zipfile.ZipFile, limits: Limits) -> Iterator[Member]:
+    yield from checked_members(zf, limits)

@@ -1,0 +1,204 @@
+"""What has been imported, so a second import decides from ``stat`` alone and opens nothing.
+
+One state file per importer in ``tracking/sync_state/`` (``import_fit.json``,
+``import_apple_health.json``, ...), each mapping a file's absolute path to its
+size, mtime (ns), content hash, outcome and the records it gave.  An archive's
+entry also lists its members (name, CRC-32, size) so a re-downloaded export
+decompresses only what is new; Polar's lists the session ids already imported.
+
+The decisions are pure functions of (entry, stat) so they are tested without
+files; the manifests are written by the orchestrator inside the store's
+transaction, after the save succeeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from typing import IO, Literal
+
+import msgspec
+
+from healthcache import state
+from healthcache.config import Paths
+from healthcache.timeutil import now_utc, utc_iso
+
+# Bump when an importer learns to read files it used to fail or skip: those are tried again.
+IMPORTER_VERSION = 1
+GROUPS: tuple[str, ...] = (
+    "fit",
+    "gpx",
+    "tcx",
+    "polar",
+    "apple_health",
+    "garmin_export",
+    "strava_export",
+    "archive",
+    "other",
+)
+Status = Literal["imported", "skipped", "failed"]
+HEAD_TAIL_BYTES = 1024 * 1024
+
+
+class MemberEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
+    crc: int
+    size: int
+    status: Status
+    reason: str | None = None
+    keys: list[str] = []
+
+
+class FileEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
+    size: int
+    mtime_ns: int
+    status: Status
+    kind: str | None = None
+    sha256: str | None = None  # whole content (files read into memory)
+    head_tail: str | None = None  # first and last MiB (exports too big to hash on every change)
+    reason: str | None = None
+    keys: list[str] = []
+    members: dict[str, MemberEntry] = {}
+    version: int = IMPORTER_VERSION
+    at: str | None = None
+
+
+class SessionEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
+    file: str
+    status: Status
+    keys: list[str] = []
+
+
+class Manifest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    version: int = 1
+    files: dict[str, FileEntry] = {}
+    sessions: dict[str, SessionEntry] = {}
+
+
+def state_name(group: str) -> str:
+    return f"import_{group}"
+
+
+def unchanged_stat(entry: FileEntry | None, size: int, mtime_ns: int) -> bool:
+    """The file is exactly as recorded: skip it without opening it."""
+    return entry is not None and entry.size == size and entry.mtime_ns == mtime_ns
+
+
+def worth_retrying(entry: FileEntry | MemberEntry, version: int = IMPORTER_VERSION) -> bool:
+    """A failure recorded by an older importer gets another chance."""
+    return entry.status == "failed" and isinstance(entry, FileEntry) and entry.version < version
+
+
+def member_unchanged(entry: MemberEntry | None, crc: int, size: int) -> bool:
+    return entry is not None and entry.crc == crc and entry.size == size and entry.status != "failed"
+
+
+def head_tail_hash(stream: IO[bytes], size: int) -> str:
+    """sha256 of the size, the first MiB and the last MiB: an export changes in both."""
+    h = hashlib.sha256(str(size).encode())
+    stream.seek(0)
+    h.update(stream.read(HEAD_TAIL_BYTES))
+    if size > HEAD_TAIL_BYTES:
+        stream.seek(max(HEAD_TAIL_BYTES, size - HEAD_TAIL_BYTES))
+        h.update(stream.read(HEAD_TAIL_BYTES))
+    stream.seek(0)
+    return h.hexdigest()
+
+
+class Manifests:
+    """Every importer's manifest, loaded once per run, with the indexes the decisions need."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        self.groups: dict[str, Manifest] = {}
+        self._loaded: dict[str, bytes] = {}
+        self._touched: dict[str, set[str]] = {g: set() for g in GROUPS}  # paths changed by this run
+        self._moved: dict[str, set[str]] = {g: set() for g in GROUPS}  # paths that left a group
+        self._sessions: set[str] = set()
+        for g in GROUPS:
+            m = state.load(paths, state_name(g), Manifest, Manifest())
+            self.groups[g] = m
+            self._loaded[g] = msgspec.json.encode(m)
+        self.by_path: dict[str, tuple[str, FileEntry]] = {}
+        self.by_sha: dict[str, str] = {}
+        # Archive members by name across every archive: a newer download of the same export
+        # repeats old members byte for byte (same name, CRC-32 and size), so they need no reading.
+        self.members: dict[str, MemberEntry] = {}
+        for g, m in self.groups.items():
+            for p, e in m.files.items():
+                self.by_path[p] = (g, e)
+                if e.sha256 and e.status == "imported":
+                    self.by_sha.setdefault(e.sha256, p)
+                for name, me in e.members.items():
+                    if me.status != "failed":
+                        self.members[name] = me
+
+    def lookup(self, path: str) -> FileEntry | None:
+        hit = self.by_path.get(path)
+        return hit[1] if hit else None
+
+    def same_head_tail(self, size: int, digest: str) -> str | None:
+        """A recorded export with this size and head/tail hash (the same export, moved or touched)."""
+        for p, (_, e) in self.by_path.items():
+            if e.size == size and e.head_tail == digest and e.status != "failed":
+                return p
+        return None
+
+    def polar_session(self, session_id: str) -> SessionEntry | None:
+        return self.groups["polar"].sessions.get(session_id)
+
+    def record(self, group: str, path: str, entry: FileEntry) -> None:
+        old = self.by_path.get(path)
+        if old is not None and old[0] != group:
+            self.groups[old[0]].files.pop(path, None)
+            self._moved[old[0]].add(path)
+        self._touched[group].add(path)
+        entry.at = entry.at or utc_iso(now_utc())
+        self.groups[group].files[path] = entry
+        self.by_path[path] = (group, entry)
+        if entry.sha256 and entry.status == "imported":
+            self.by_sha.setdefault(entry.sha256, path)
+
+    def touch(self, path: str, size: int, mtime_ns: int) -> None:
+        """Same content, new stat (copied or touched): remember the stat so next time needs no read."""
+        hit = self.by_path.get(path)
+        if hit is not None:
+            hit[1].size, hit[1].mtime_ns = size, mtime_ns
+            self._touched[hit[0]].add(path)
+
+    def record_session(self, session_id: str, entry: SessionEntry) -> None:
+        self.groups["polar"].sessions[session_id] = entry
+        self._sessions.add(session_id)
+
+    def changed(self) -> Iterator[tuple[str, Manifest]]:
+        for g, m in self.groups.items():
+            if msgspec.json.encode(m) != self._loaded[g]:
+                yield g, m
+
+    def write(self, tx: object) -> list[str]:
+        """Write the manifests that changed, through the transaction (under the lock, after the save).
+
+        Each file is read again under the lock and only this run's entries are
+        laid over it, so an import that ran meanwhile keeps its entries.
+        """
+        written = []
+        for g, m in list(self.changed()):
+            current = state.load(self.paths, state_name(g), Manifest, Manifest())
+            for p in self._moved[g]:
+                current.files.pop(p, None)
+            for p in self._touched[g]:
+                if p in m.files:
+                    current.files[p] = m.files[p]
+            if g == "polar":
+                for sid in self._sessions:
+                    current.sessions[sid] = m.sessions[sid]
+            tx.write_state(self.paths.state_file(state_name(g)), current)  # type: ignore[attr-defined]
+            self.groups[g] = current
+            self._loaded[g] = msgspec.json.encode(current)
+            written.append(g)
+        return written
+
+
+def stat_key(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
