@@ -67,5 +67,10 @@ def _source_states(folder: Path) -> dict[str, Any]:
             found[f.stem] = {"error": "unreadable state file"}
             continue
         if isinstance(doc, dict):
-            found[f.stem] = {k: v for k, v in doc.items() if isinstance(v, str | int | float | bool | None)}
+            # Scalars as they are; collections (manifests, seen payloads) by their size.
+            found[f.stem] = {
+                k: v if isinstance(v, str | int | float | bool | None) else len(v)
+                for k, v in doc.items()
+                if not isinstance(v, list | dict) or v
+            }
     return found
