@@ -28,7 +28,7 @@ _hc_pg_bindir() {
     done
     if [ -z "$best" ]; then
         # Numeric sort on the version folder, newest last.
-        best=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n | tail -n 1)
+        best=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n | tail -n 1 || true)
     fi
     printf '%s' "$best"
 }

@@ -1,0 +1,1 @@
+"""SQL mirrors of the cache: SQLite (built in) and PostgreSQL (psycopg, loaded only when used)."""
