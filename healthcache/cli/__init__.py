@@ -151,6 +151,27 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def refresh_mirrors(ctx: Ctx) -> int:
+    """After a sync or import: refresh the ``[export] targets``; 1 if one failed.
+
+    The save already happened; a failing export is reported and leaves that
+    mirror as it was, but never undoes or hides the save.
+    """
+    config = ctx.config()
+    if not config.export.targets:
+        return 0
+    from healthcache.export.core import run_configured_exports
+
+    status = 0
+    for outcome in run_configured_exports(ctx.paths, config):
+        if outcome.error or outcome.report is None:
+            ctx.warn(f"export: {outcome.error}")
+            status = 1
+        else:
+            ctx.say(f"export {outcome.target}: {outcome.report.human()}")
+    return status
+
+
 class Exit(Exception):
     """Raised by a command that finished but must report a non-zero status."""
 

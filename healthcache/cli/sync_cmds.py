@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from healthcache.cli import Ctx, Exit, common_options
+from healthcache.cli import Ctx, Exit, common_options, refresh_mirrors
 from healthcache.errors import UsageError
 
 ENV_GARMIN_EMAIL = "HEALTHCACHE_GARMIN_EMAIL"
@@ -94,12 +94,15 @@ def sync(ctx: Ctx, days: int, source: str, dry_run: bool, force: bool) -> None:
     for step in result.steps:
         for problem in step.errors:
             ctx.warn(f"warning: {problem}")
+    export_status = 0 if dry_run else refresh_mirrors(ctx)
     if result.failed:
         names_failed = ", ".join(s.source for s in result.failed)
         ctx.warn(f"error: sync failed for {names_failed}")
         for step in result.failed:
             ctx.warn(f"  {step.source}: {step.reason}")
         raise Exit(result.exit_code)
+    if export_status:
+        raise Exit(export_status)
 
 
 # --------------------------------------------------------------------------- auth
