@@ -12,7 +12,6 @@ payload, so a later ``sync`` of the same activity merges onto it by id.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +32,7 @@ from healthcache.importers.base import (
 from healthcache.importers.detect import json_kind
 from healthcache.model.records import SourceRecord
 from healthcache.model.sports import normalise_sport
-from healthcache.normalise import NORMALISERS
+from healthcache.normalise import normaliser_or
 from healthcache.timeutil import utc_iso
 
 KJ_PER_KCAL = 4.184
@@ -201,21 +200,8 @@ def read_summarized(data: bytes, name: str) -> Extracted:
     return out
 
 
-def registered_normaliser() -> Callable[[dict[str, Any]], SourceRecord]:
-    """The garmin source's own normaliser when it is installed, so import, sync and rebuild agree;
-    this module's mapping otherwise."""
-    import importlib
-
-    module, attr = NORMALISERS["garmin"].split(":")
-    try:
-        fn: Callable[[dict[str, Any]], SourceRecord] = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        return normalise_api_activity
-    return fn
-
-
 def to_record(api: dict[str, Any]) -> SourceRecord:
     try:
-        return registered_normaliser()(api)
+        return normaliser_or("garmin", normalise_api_activity)(api)
     except (KeyError, TypeError, ValueError) as exc:
         raise ImportFailed(str(exc)) from exc

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +42,7 @@ from healthcache.importers.base import (
 from healthcache.importers.detect import clean_labels
 from healthcache.model.records import SourceRecord
 from healthcache.model.sports import normalise_sport
-from healthcache.normalise import NORMALISERS
+from healthcache.normalise import normaliser_or
 from healthcache.timeutil import utc_iso
 
 DATE_FORMATS = (
@@ -217,21 +216,8 @@ def read_activities_csv(data: bytes, name: str) -> Extracted:
     return out
 
 
-def registered_normaliser() -> Callable[[dict[str, Any]], SourceRecord]:
-    """The strava source's own normaliser when it is installed, so import, sync and rebuild agree;
-    this module's mapping otherwise."""
-    import importlib
-
-    module, attr = NORMALISERS["strava"].split(":")
-    try:
-        fn: Callable[[dict[str, Any]], SourceRecord] = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        return normalise_api_activity
-    return fn
-
-
 def to_record(api: dict[str, Any]) -> SourceRecord:
     try:
-        return registered_normaliser()(api)
+        return normaliser_or("strava", normalise_api_activity)(api)
     except (KeyError, TypeError, ValueError) as exc:
         raise ImportFailed(str(exc)) from exc

@@ -269,3 +269,29 @@ def first_line(items: Iterable[str]) -> str | None:
     for item in items:
         return item
     return None
+
+
+# Typed readers of API payload fields: a wrong type is an error naming the key,
+# so one malformed payload is reported and skipped instead of half-imported.
+
+
+def payload_number(raw: dict[str, Any], key: str) -> float | None:
+    """A numeric field: absent/null is None; anything but a finite number is an error."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key}: expected a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{key}: not a finite number: {value!r}")
+    return value
+
+
+def payload_text(raw: dict[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key}: expected text, got {value!r}")
+    return value

@@ -17,7 +17,6 @@ clear message rather than silently talking to the real Garmin.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -37,6 +36,8 @@ from healthcache.sources.base import (
     RETRIES,
     RateLimited,
     RequestCounter,
+    payload_number,
+    payload_text,
 )
 from healthcache.timeutil import now_utc, utc_iso
 
@@ -55,28 +56,6 @@ LOGIN_HINT = "Log in again with: healthcache auth garmin"
 # --------------------------------------------------------------------------- normalise (pure)
 
 
-def _number(raw: dict[str, Any], key: str) -> float | None:
-    """A numeric field: absent/null is None; anything but a finite number is an error."""
-    value = raw.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{key}: expected a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{key}: not a finite number: {value!r}")
-    return value
-
-
-def _text(raw: dict[str, Any], key: str) -> str | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{key}: expected text, got {value!r}")
-    return value
-
-
 def _garmin_time(text: str, key: str) -> datetime:
     """Garmin writes '2024-05-01 06:30:00' (sometimes with 'T' and '.0')."""
     try:
@@ -86,10 +65,10 @@ def _garmin_time(text: str, key: str) -> datetime:
 
 
 def _start(raw: dict[str, Any]) -> str:
-    gmt = _text(raw, "startTimeGMT")
+    gmt = payload_text(raw, "startTimeGMT")
     if gmt:
         return utc_iso(_garmin_time(gmt, "startTimeGMT").replace(tzinfo=UTC))
-    stamp = _number(raw, "beginTimestamp")  # milliseconds since the epoch
+    stamp = payload_number(raw, "beginTimestamp")  # milliseconds since the epoch
     if stamp is not None:
         return utc_iso(datetime.fromtimestamp(stamp / 1000, UTC))
     raise ValueError("startTimeGMT: missing (and no beginTimestamp)")
@@ -124,12 +103,12 @@ def normalise_activity(raw: dict[str, Any]) -> SourceRecord:
     if kind is not None:
         if not isinstance(kind, dict):
             raise ValueError(f"activityType: expected an object, got {kind!r}")
-        type_key = _text(kind, "typeKey")
-    local = _text(raw, "startTimeLocal")
+        type_key = payload_text(kind, "typeKey")
+    local = payload_text(raw, "startTimeLocal")
     cadence = (
-        _number(raw, "averageRunningCadenceInStepsPerMinute")
-        or _number(raw, "averageBikingCadenceInRevPerMinute")
-        or _number(raw, "averageSwimCadenceInStrokesPerMinute")
+        payload_number(raw, "averageRunningCadenceInStepsPerMinute")
+        or payload_number(raw, "averageBikingCadenceInRevPerMinute")
+        or payload_number(raw, "averageSwimCadenceInStrokesPerMinute")
     )
     record = SourceRecord(
         source=SOURCE,
@@ -138,16 +117,17 @@ def normalise_activity(raw: dict[str, Any]) -> SourceRecord:
         sport=normalise_sport(SOURCE, type_key),
         sport_raw=type_key,
         start_time_local=_garmin_time(local, "startTimeLocal").replace(microsecond=0).isoformat() if local else None,
-        name=_text(raw, "activityName"),
-        distance_m=_number(raw, "distance"),
-        duration_s=_number(raw, "elapsedDuration") or _number(raw, "duration"),  # elapsed, as the cache defines it
-        moving_time_s=_number(raw, "movingDuration"),
-        elevation_gain_m=_number(raw, "elevationGain"),
-        calories=_number(raw, "calories"),
-        avg_hr=_number(raw, "averageHR"),
-        max_hr=_number(raw, "maxHR"),
+        name=payload_text(raw, "activityName"),
+        distance_m=payload_number(raw, "distance"),
+        duration_s=payload_number(raw, "elapsedDuration")
+        or payload_number(raw, "duration"),  # elapsed, as the cache defines it
+        moving_time_s=payload_number(raw, "movingDuration"),
+        elevation_gain_m=payload_number(raw, "elevationGain"),
+        calories=payload_number(raw, "calories"),
+        avg_hr=payload_number(raw, "averageHR"),
+        max_hr=payload_number(raw, "maxHR"),
         avg_cadence=cadence,
-        avg_power=_number(raw, "avgPower"),
+        avg_power=payload_number(raw, "avgPower"),
         raw=raw,
     )
     return validate(record)

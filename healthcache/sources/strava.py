@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import math
 import os
 import secrets
 import threading
@@ -47,6 +46,8 @@ from healthcache.sources.base import (
     RequestCounter,
     next_quarter_hour,
     next_utc_midnight,
+    payload_number,
+    payload_text,
     retry_call,
 )
 from healthcache.sources.garmin import validate
@@ -73,27 +74,6 @@ FOOT_FAMILIES = frozenset({"running", "walking"})
 # --------------------------------------------------------------------------- normalise (pure)
 
 
-def _number(raw: dict[str, Any], key: str) -> float | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{key}: expected a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{key}: not a finite number: {value!r}")
-    return value
-
-
-def _text(raw: dict[str, Any], key: str) -> str | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{key}: expected text, got {value!r}")
-    return value
-
-
 def _timezone(value: str | None) -> str | None:
     """'(GMT-08:00) America/Los_Angeles' -> 'America/Los_Angeles'."""
     if not value:
@@ -113,7 +93,7 @@ def normalise_activity(raw: dict[str, Any]) -> SourceRecord:
     activity_id = raw.get("id")
     if isinstance(activity_id, bool) or not isinstance(activity_id, int | str) or not str(activity_id).strip():
         raise ValueError(f"id: missing or not an id: {activity_id!r}")
-    start = _text(raw, "start_date")
+    start = payload_text(raw, "start_date")
     if not start:
         raise ValueError("start_date: missing")
     try:
@@ -122,15 +102,15 @@ def normalise_activity(raw: dict[str, Any]) -> SourceRecord:
         raise ValueError(f"start_date: not a date-time: {start!r}") from exc
     if started.tzinfo is None:
         started = started.replace(tzinfo=UTC)
-    local = _text(raw, "start_date_local")
+    local = payload_text(raw, "start_date_local")
     if local:
         try:
             local = datetime.fromisoformat(local.rstrip("Z")).replace(tzinfo=None).isoformat()
         except ValueError as exc:
             raise ValueError(f"start_date_local: not a date-time: {local!r}") from exc
-    sport_raw = _text(raw, "sport_type") or _text(raw, "type")
+    sport_raw = payload_text(raw, "sport_type") or payload_text(raw, "type")
     sport = normalise_sport(SOURCE, sport_raw)
-    cadence = _number(raw, "average_cadence")
+    cadence = payload_number(raw, "average_cadence")
     if cadence is not None and family(sport) in FOOT_FAMILIES:
         cadence *= 2
     external = raw.get("external_id")
@@ -141,18 +121,18 @@ def normalise_activity(raw: dict[str, Any]) -> SourceRecord:
         sport=sport,
         sport_raw=sport_raw,
         start_time_local=local,
-        timezone=_timezone(_text(raw, "timezone")),
-        name=_text(raw, "name"),
-        distance_m=_number(raw, "distance"),
-        duration_s=_number(raw, "elapsed_time"),
-        moving_time_s=_number(raw, "moving_time"),
-        elevation_gain_m=_number(raw, "total_elevation_gain"),
-        calories=_number(raw, "calories"),
-        avg_hr=_number(raw, "average_heartrate"),
-        max_hr=_number(raw, "max_heartrate"),
+        timezone=_timezone(payload_text(raw, "timezone")),
+        name=payload_text(raw, "name"),
+        distance_m=payload_number(raw, "distance"),
+        duration_s=payload_number(raw, "elapsed_time"),
+        moving_time_s=payload_number(raw, "moving_time"),
+        elevation_gain_m=payload_number(raw, "total_elevation_gain"),
+        calories=payload_number(raw, "calories"),
+        avg_hr=payload_number(raw, "average_heartrate"),
+        max_hr=payload_number(raw, "max_heartrate"),
         avg_cadence=cadence,
-        avg_power=_number(raw, "average_watts"),
-        device=_text(raw, "device_name"),
+        avg_power=payload_number(raw, "average_watts"),
+        device=payload_text(raw, "device_name"),
         external_id=str(external) if isinstance(external, str | int) and not isinstance(external, bool) else None,
         raw=raw,
     )
