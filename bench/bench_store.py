@@ -51,6 +51,7 @@ def bench_size(n: int, repeat: int) -> dict[str, float]:
         data = store.paths.cache.read_bytes()
         extra = [factories.activity(i) for i in range(n, n + 100)]
         row: dict[str, float] = {"n": n, "mb": len(data) / 1e6}
+
         def bare() -> None:
             # the floor, given the same advantage we take: the collector paused
             with gc_paused():
