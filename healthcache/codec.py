@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,12 @@ from healthcache.errors import CorruptInput, NewerSchema
 from healthcache.model.records import SCHEMA_VERSION, Activity, Cache
 
 _encoder = msgspec.json.Encoder()
+
+# Deeper JSON than this is refused everywhere, whatever the decoder on this
+# Python would tolerate: real payloads nest fewer than 15 levels.
+MAX_DEPTH = 64
+# In the canonical (2-space indented) form, nesting depth is indentation.
+_TOO_DEEP = re.compile(rb"\n" + b" " * (2 * MAX_DEPTH))
 _decoder = msgspec.json.Decoder(Cache)
 
 # Migrations from older schema versions, applied in memory to the generic document.
@@ -43,6 +50,26 @@ def gc_paused() -> Iterator[None]:
 def encode(cache: Cache) -> bytes:
     """The canonical form: 2-space indented JSON, one trailing newline."""
     return msgspec.json.format(_encoder.encode(cache), indent=2) + b"\n"
+
+
+def depth(value: Any) -> int:
+    """Nesting depth of a JSON-like value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        level += 1
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            break
+        stack.extend((child, level) for child in children)
+    return deepest
 
 
 def encode_compact(value: Any) -> bytes:
@@ -139,10 +166,14 @@ def decode(data: bytes, path: Path, *, trusted: bool = False, invariants: bool =
         raise CorruptInput(path, f"not valid UTF-8 at byte {exc.start}") from exc
     except RecursionError as exc:
         raise CorruptInput(path, "JSON nested too deeply") from exc
-    if not trusted and encode(cache) != data:
-        # Not our canonical bytes: hand-edited or written by another tool.  Only
-        # the exact parser can tell whether a key was given twice.
-        strict_json(data, path)
+    if not trusted:
+        canonical = encode(cache)
+        if canonical != data:
+            # Not our canonical bytes: hand-edited or written by another tool.  Only
+            # the exact parser can tell whether a key was given twice.
+            strict_json(data, path)
+        if _TOO_DEEP.search(canonical):
+            raise CorruptInput(path, f"JSON nested more than {MAX_DEPTH} levels deep")
     # Trusted bytes are exactly what a save validated, invariants included.
     problems = hard_invariants(cache) if invariants and not trusted else []
     if problems:

@@ -219,6 +219,12 @@ class Transaction:
         only the others take the round trip, which also validates them early.
         """
         loaded = {id(a) for a in self.loaded.cache.activities}
+        for act in new.activities:
+            # The cache root, its list and the activity itself sit above the raw payloads.
+            if id(act) not in loaded and codec.depth(act.raw) + 3 > codec.MAX_DEPTH:
+                raise HealthcacheError(
+                    f"refusing to save: activity {act.id} holds JSON nested more than {codec.MAX_DEPTH} levels deep"
+                )
         try:
             activities = [
                 a if id(a) in loaded else _activity_decoder.decode(codec.encode_compact(a)) for a in new.activities

@@ -248,3 +248,30 @@ def test_validators_agree_on_valid() -> None:
         doc = json.loads(codec.encode(factories.cache(n)))
         msgspec.convert(doc, Cache)
         assert strict_validate(doc) == []
+
+
+def _nested(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+def test_nesting_limit_is_ours_not_the_decoders(tmp_path: Path) -> None:
+    doc = _doc()
+    doc["activities"][0]["raw"]["garmin"] = _nested(70)  # any decoder takes 70 levels
+    with pytest.raises(CorruptInput, match="nested more than 64"):
+        codec.decode(_dumps(doc), tmp_path / "c.json")
+    doc["activities"][0]["raw"]["garmin"] = _nested(20)
+    assert codec.decode(_dumps(doc), tmp_path / "c.json").activities[0].raw["garmin"] == _nested(20)
+
+
+def test_save_refuses_absurdly_nested_payload(store: Store) -> None:
+    import msgspec as ms
+
+    from healthcache.errors import HealthcacheError
+
+    deep = ms.structs.replace(factories.activity(1), raw={"garmin": _nested(70)})
+    with store.transaction() as tx, pytest.raises(HealthcacheError, match="nested more than 64"):
+        tx.save(ms.structs.replace(tx.cache, activities=[deep]))
+    assert not store.paths.cache.exists()
