@@ -86,7 +86,8 @@ def reheader(data: bytes, cache: Cache) -> bytes:
     swapping it spares a second serialisation of a large file.
     """
     head = encode(msgspec.structs.replace(cache, activities=[], tombstones=[], links=[]))
-    return head[: head.index(_BODY)] + data[data.index(_BODY) :]
+    # One copy of the large body, not two (a slice and then a concatenation).
+    return b"".join((memoryview(head)[: head.index(_BODY)], memoryview(data)[data.index(_BODY) :]))
 
 
 def encode_json(value: Any) -> bytes:

@@ -8,6 +8,7 @@ holds?  Tombstones (explicit deletes) are the only way an id may leave.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import msgspec
@@ -82,23 +83,26 @@ def check(old: Cache | None, new: Cache, baseline: Baseline | None) -> list[Viol
     return violations
 
 
+def _keys_of(act: Activity) -> Iterator[str]:
+    """Every key of an activity (its id, aliases, source ids); repeats are harmless."""
+    yield act.id
+    yield from act.aliases
+    for source, ident in act.source_ids.items():
+        yield f"{source}:{ident}"
+
+
 def _check_against_old(old: Cache, new: Cache) -> list[Violation]:
     out: list[Violation] = []
-    where: dict[str, Activity] = {}
-    for act in new.activities:
-        for key in _source_keys(act):
-            where[key] = act
+    where: dict[str, Activity] = {key: act for act in new.activities for key in _keys_of(act)}
     tombstoned: set[str] = set()
     for tomb in new.tombstones:
         tombstoned.update(tomb.record_keys())
     for act in old.activities:
-        for key in sorted(_source_keys(act)):
+        for key in _keys_of(act):
             if key not in where and key not in tombstoned:
                 out.append(Violation("dropped_id", key, f"activity {act.id} ({act.start_time}) would disappear"))
-        if act.id in tombstoned:
-            continue
         target = where.get(act.id)
-        if target is None:
+        if target is None or act.id in tombstoned:
             continue
         for name in HR_FIELDS:
             if _present(getattr(act, name)) and not _present(getattr(target, name)):
@@ -111,7 +115,11 @@ def _check_against_old(old: Cache, new: Cache) -> list[Violation]:
                 out.append(
                     Violation("dropped_id", key, "a tombstone would disappear (a deleted activity could come back)")
                 )
-    return out
+    return _dedupe(out)
+
+
+def _dedupe(violations: list[Violation]) -> list[Violation]:
+    return list(dict.fromkeys(violations))
 
 
 def _present(value: object) -> bool:
