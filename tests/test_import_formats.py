@@ -18,7 +18,7 @@ import generate as samples
 
 from healthcache.importers import apple_health, detect, garmin_export, gpx, polar, strava_export, tcx
 from healthcache.importers.base import ImportFailed, Limits, NotAnActivity, validated
-from healthcache.importers.splits import hr_splits
+from healthcache.splits import from_samples as hr_splits
 
 # ---------------------------------------------------------------- detection
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from healthcache.sources.backfill import BackfillOptions, backfill_hr
-from healthcache.sources.splits import per_km_splits
+from healthcache.splits import per_km_splits
 from tests.fakes import payloads
 
 if TYPE_CHECKING:

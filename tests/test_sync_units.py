@@ -23,7 +23,7 @@ from healthcache.sources.base import (
     retry_call,
     skip_reason,
 )
-from healthcache.sources.splits import km_laps_to_splits, per_km_splits
+from healthcache.splits import km_laps_to_splits, per_km_splits
 from tests.fakes import payloads
 
 START = datetime(2024, 5, 1, 6, 30, 12, tzinfo=UTC)
@@ -207,15 +207,15 @@ def test_split_average_is_time_weighted_across_irregular_samples() -> None:
     assert len(splits) == 1
     first = splits[0]
     assert first.duration_s == 400.0
-    # interval 1 mean 120 over 100 s, interval 2 mean 150 over 300 s -> 142.5
-    assert first.avg_hr == 142.5
+    # each reading describes the interval it ends: 120 over 100 s, 180 over 300 s -> 165
+    assert first.avg_hr == 165.0
     assert first.max_hr == 180.0
 
 
 def test_interval_crossing_several_kilometres_is_divided_by_distance() -> None:
     splits = per_km_splits([0, 1000], [0, 2500], [140, 160])
     assert [(s.km, s.duration_s) for s in splits] == [(1, 400.0), (2, 400.0), (3, 200.0)]
-    assert all(s.avg_hr == 150.0 for s in splits)
+    assert all(s.avg_hr == 160.0 for s in splits)  # the reading that ends the interval
 
 
 def test_dropouts_glitches_and_gps_backsteps_are_ignored() -> None:

@@ -31,9 +31,9 @@ from healthcache.importers.base import (
     rounded,
     validated,
 )
-from healthcache.importers.splits import hr_splits
 from healthcache.model.records import HRSplit, SourceRecord
 from healthcache.model.sports import normalise_sport
+from healthcache.splits import from_samples as hr_splits
 from healthcache.timeutil import parse_utc, utc_iso
 
 # Strava writes its activity type as a number in <trk><type>.

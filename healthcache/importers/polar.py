@@ -31,9 +31,9 @@ from healthcache.importers.base import (
     validated,
 )
 from healthcache.importers.detect import json_kind, polar_session_id
-from healthcache.importers.splits import hr_splits
 from healthcache.model.records import HRSplit, SourceRecord
 from healthcache.model.sports import normalise_sport
+from healthcache.splits import from_samples as hr_splits
 from healthcache.timeutil import utc_iso
 
 _DURATION = re.compile(r"^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$")

@@ -29,9 +29,9 @@ from healthcache.importers.base import (
     validated,
 )
 from healthcache.importers.gpx import climb, haversine, parse_time
-from healthcache.importers.splits import hr_splits
 from healthcache.model.records import HRSplit, SourceRecord
 from healthcache.model.sports import normalise_sport
+from healthcache.splits import from_samples as hr_splits
 from healthcache.timeutil import parse_utc, utc_iso
 
 TCX_SPORTS = {"running": "running", "biking": "cycling", "other": "other"}

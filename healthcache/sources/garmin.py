@@ -278,7 +278,7 @@ class GarminSession:
         """Per-km HR from the activity's detail samples, else from kilometre laps."""
         from garminconnect import GarminConnectNotFoundError, parse_activity_detail_metrics
 
-        from healthcache.sources.splits import km_laps_to_splits, per_km_splits
+        from healthcache.splits import km_laps_to_splits, per_km_splits
 
         g = self.garmin
         try:

@@ -459,7 +459,7 @@ class StravaSession:
         """Per-km HR from the time, distance and heartrate streams."""
         from stravalib import exc as sexc
 
-        from healthcache.sources.splits import per_km_splits
+        from healthcache.splits import per_km_splits
 
         try:
             streams = self._get(

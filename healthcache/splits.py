@@ -1,7 +1,9 @@
-"""Per-kilometre heart-rate splits from sample series: pure, shared by Garmin and Strava.
+"""Per-kilometre heart-rate splits from sample series: one pure function for every source.
 
-Both sources give parallel series of elapsed seconds, cumulative metres and
-heart rate (Garmin's activity details, Strava's streams).  A split covers one
+API sources give parallel series of elapsed seconds, cumulative metres and
+heart rate (Garmin's activity details, Strava's streams); file importers give
+the same from their records (``from_samples``), so one workout gets the same
+splits whichever way it arrived.  A split covers one
 kilometre of distance; its duration is elapsed time (pauses included, as the
 series are), and its average is time-weighted, because samples are irregular
 (Strava's smart recording, Garmin's down-sampled charts).
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from healthcache.model.records import HRSplit
@@ -88,8 +90,9 @@ def per_km_splits(
         dt = t1 - t0
         if dt <= 0:
             continue
-        present = [h for h in (h0, h1) if h is not None]
-        hr = sum(present) / len(present) if present else None
+        # A reading describes the interval that ends at it (as devices record);
+        # the earlier one stands in when it is missing.
+        hr = h1 if h1 is not None else h0
         if d1 <= d0:
             add(km_of(d0), dt, hr)
             continue
@@ -141,3 +144,30 @@ def km_laps_to_splits(laps: Sequence[Any], *, tolerance_m: float = 20.0) -> list
         HRSplit(km=i, duration_s=round(dur, 1), avg_hr=avg, max_hr=mx) for i, (_, dur, avg, mx) in enumerate(rows, 1)
     ]
     return out if any(s.avg_hr is not None for s in out) else []
+
+
+def from_samples(
+    samples: Iterable[tuple[float, float | None, float | None]], *, min_last_m: float = 50.0
+) -> list[HRSplit] | None:
+    """Splits from a recording's (seconds, metres or None, bpm or None) samples, or None.
+
+    A heart-rate reading without a distance belongs where the athlete last
+    was; a recording resumed mid-way starts its first kilometre where it starts.
+    """
+    times: list[float] = []
+    dists: list[float] = []
+    hrs: list[float | None] = []
+    last_d: float | None = None
+    for t, d, hr in samples:
+        d = last_d if d is None else d
+        if d is None:
+            continue
+        last_d = d
+        times.append(t)
+        dists.append(d)
+        hrs.append(hr)
+    if not dists:
+        return None
+    base = dists[0]
+    splits = per_km_splits(times, [d - base for d in dists], hrs, min_last_m=min_last_m)
+    return splits or None
