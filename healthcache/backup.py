@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from healthcache.atomic import _fsync_dir, existing_mode, save_atomic
+from healthcache.config import RetentionPolicy
+from healthcache.retention import Decision, Item, plan
 from healthcache.timeutil import stamp
 
 PREFIX = "unified-cache-"
@@ -112,3 +114,18 @@ def remove_backups(paths: list[Path]) -> None:
             p.unlink()
     if paths:
         _fsync_dir(paths[0].parent)
+
+
+def prune(folder: Path, policy: RetentionPolicy, *, dry_run: bool = False) -> tuple[list[Decision], list[Path]]:
+    """Apply the retention policy to the backups in ``folder``; call under the write lock.
+
+    Returns every decision (newest first) and the files removed, or that a dry
+    run would remove.
+    """
+    items = list_backups(folder)
+    by_name = {b.name: b for b in items}
+    decisions = plan([Item(b.name, b.when) for b in items], policy)
+    doomed = [by_name[d.item.name].path for d in decisions if not d.keep]
+    if not dry_run:
+        remove_backups(doomed)
+    return decisions, doomed

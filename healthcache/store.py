@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from healthcache import GENERATOR, atomic, backup, codec, guard, retention
+from healthcache import GENERATOR, atomic, backup, codec, guard
 from healthcache.config import Config, Paths
 from healthcache.errors import CorruptInput, HealthcacheError, IntegrityRefused
 from healthcache.lock import write_lock
@@ -265,9 +265,4 @@ class Transaction:
         atomic.save_atomic(path, codec.encode_json(value))
 
     def _prune(self) -> list[Path]:
-        items = backup.list_backups(self.paths.backups)
-        by_name = {b.name: b for b in items}
-        decisions = retention.plan([retention.Item(b.name, b.when) for b in items], self.store.config.retention)
-        doomed = [by_name[d.item.name].path for d in decisions if not d.keep]
-        backup.remove_backups(doomed)
-        return doomed
+        return backup.prune(self.paths.backups, self.store.config.retention)[1]

@@ -160,8 +160,7 @@ def backups_prune(
     earlier rule does not count toward a later one; the newest is always kept.
     Defaults come from [backups] in healthcache.toml (10, 7, 4, 12).
     """
-    from healthcache import backup as b
-    from healthcache import retention
+    from healthcache.backup import prune
     from healthcache.lock import write_lock
 
     cfg = ctx.config().retention
@@ -173,12 +172,7 @@ def backups_prune(
     )
     paths = ctx.paths
     with write_lock(paths.lock, timeout=ctx.lock_timeout, on_wait=ctx.on_lock_wait):
-        items = b.list_backups(paths.backups)
-        by_name = {i.name: i for i in items}
-        decisions = retention.plan([retention.Item(i.name, i.when) for i in items], policy)
-        doomed = [by_name[d.item.name].path for d in decisions if not d.keep]
-        if not dry_run:
-            b.remove_backups(doomed)
+        decisions, doomed = prune(paths.backups, policy, dry_run=dry_run)
     rows = [{"name": d.item.name, "keep": d.keep, "rule": d.rule, "index": d.index} for d in decisions]
 
     def text() -> str:
