@@ -11,6 +11,7 @@ from pathlib import Path
 
 import msgspec
 
+from healthcache import atomic, codec
 from healthcache.config import Paths
 from healthcache.errors import CorruptInput
 
@@ -32,5 +33,6 @@ def load[T](paths: Paths, name: str, kind: type[T], default: T) -> T:
         ) from exc
 
 
-def path_of(paths: Paths, name: str) -> Path:
-    return paths.state_file(name)
+def save(path: Path, value: object) -> None:
+    """Write a state document (cursor, manifest, baseline, index); the caller holds the write lock."""
+    atomic.save_atomic(path, codec.encode_json(value))

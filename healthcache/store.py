@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from healthcache import GENERATOR, atomic, backup, codec, guard
+from healthcache import GENERATOR, atomic, backup, codec, guard, state
 from healthcache.config import Config, Paths
 from healthcache.errors import CorruptInput, HealthcacheError, IntegrityRefused
 from healthcache.lock import write_lock
@@ -262,7 +262,7 @@ class Transaction:
 
     def write_state(self, path: Path, value: object) -> None:
         """Write a state document (sync cursor, manifest, baseline) under this lock."""
-        atomic.save_atomic(path, codec.encode_json(value))
+        state.save(path, value)
 
     def _prune(self) -> list[Path]:
         return backup.prune(self.paths.backups, self.store.config.retention)[1]

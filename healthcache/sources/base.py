@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from healthcache import atomic, codec, state
+from healthcache import state
 from healthcache.config import Paths
 from healthcache.errors import SourceError
 from healthcache.lock import write_lock
@@ -121,7 +121,7 @@ def write_states(
     for name, update in updates.items():
         kind, default = (kinds or {}).get(name, (SourceState, SourceState()))
         current = state.load(paths, name, kind, default)
-        atomic.save_atomic(paths.state_file(name), codec.encode_json(update(current)))
+        state.save(paths.state_file(name), update(current))
 
 
 def next_quarter_hour(now: datetime) -> datetime:
