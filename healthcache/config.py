@@ -2,17 +2,29 @@
 
 The workspace ("home") is ``--home``, else ``$HEALTHCACHE_HOME``, else the
 current folder.  Settings come from ``<home>/healthcache.toml``; environment
-variables override the endpoint and export settings so cron and tests can set
-them without editing the file.
+variables (``ENV_OVERRIDES``) override the endpoint and export settings so cron
+and tests can set them without editing the file.
+
+The file is a contract: it is decoded strictly into typed structs (msgspec), and
+a wrong type, an unknown section or key, or an unknown source name is refused
+with a message naming the key, before a command reads or writes anything.  A
+setting that is silently ignored or half-applied is how a backup tool surprises
+its user after the fact (e.g. a retention count that only fails after a save).
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from healthcache.errors import ConfigError
 
@@ -112,6 +124,77 @@ class ExportConfig:
     postgres_url: str | None = None
 
 
+# --- The file's schema: one struct per section ----------------------------------
+
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Minutes = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class MergeSection(_Section):
+    preference: tuple[str, ...] = DEFAULT_PREFERENCE
+
+
+class BackupsSection(_Section):
+    keep_last: Count = RetentionPolicy.keep_last
+    keep_daily: Count = RetentionPolicy.keep_daily
+    keep_weekly: Count = RetentionPolicy.keep_weekly
+    keep_monthly: Count = RetentionPolicy.keep_monthly
+
+
+class SyncSection(_Section):
+    min_interval_minutes: Minutes = SyncConfig.min_interval_minutes
+    garmin_api_base: str | None = None
+    garmin_sso_url: str | None = None
+    garmin_token_url: str | None = None
+    strava_api_host: str | None = None
+    strava_client_id: int | str | None = None  # a number; quoted or not
+
+
+class ExportSection(_Section):
+    targets: tuple[str, ...] = ()
+    postgres_url: str | None = None
+
+
+class ConfigFile(_Section):
+    """``healthcache.toml`` as written: every section and key optional."""
+
+    merge: MergeSection = msgspec.field(default_factory=MergeSection)
+    backups: BackupsSection = msgspec.field(default_factory=BackupsSection)
+    sync: SyncSection = msgspec.field(default_factory=SyncSection)
+    export: ExportSection = msgspec.field(default_factory=ExportSection)
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "merge": MergeSection,
+    "backups": BackupsSection,
+    "sync": SyncSection,
+    "export": ExportSection,
+}
+# Names people write for a section that has another name here.
+SECTION_ALIASES: dict[str, str] = {"backup": "backups", "retention": "backups", "sources": "merge"}
+
+# Environment variable -> (section, key) it overrides; validated like the file.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "HEALTHCACHE_GARMIN_API_BASE": ("sync", "garmin_api_base"),
+    "HEALTHCACHE_GARMIN_SSO_URL": ("sync", "garmin_sso_url"),
+    "HEALTHCACHE_GARMIN_TOKEN_URL": ("sync", "garmin_token_url"),
+    "HEALTHCACHE_STRAVA_API_HOST": ("sync", "strava_api_host"),
+    "HEALTHCACHE_STRAVA_CLIENT_ID": ("sync", "strava_client_id"),
+    "HEALTHCACHE_PG_URL": ("export", "postgres_url"),
+}
+
+
+def known_sources() -> tuple[str, ...]:
+    """Every source name a record can carry: the ones a stored payload can be re-read for."""
+    from healthcache.normalise import NORMALISERS
+
+    return tuple(sorted(NORMALISERS))
+
+
 @dataclass(frozen=True)
 class Config:
     preference: tuple[str, ...] = DEFAULT_PREFERENCE
@@ -120,44 +203,203 @@ class Config:
     export: ExportConfig = field(default_factory=ExportConfig)
 
     @classmethod
-    def load(cls, paths: Paths, environ: dict[str, str] | None = None) -> Config:
+    def load(cls, paths: Paths, environ: Mapping[str, str] | None = None) -> Config:
+        """Read and validate ``healthcache.toml`` and the overrides; ConfigError names the key."""
         env = os.environ if environ is None else environ
-        data: dict[str, Any] = {}
-        if paths.config_file.exists():
+        where = paths.config_file
+        doc: dict[str, Any] = {}
+        try:
+            text = where.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            text = None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot be read: {exc.strerror or exc}") from exc
+        if text is not None:
             try:
-                data = tomllib.loads(paths.config_file.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"{paths.config_file}: not valid TOML: {exc}") from exc
-        merge = data.get("merge", {})
-        preference = tuple(merge.get("preference", DEFAULT_PREFERENCE))
-        sync = _section(SyncConfig, data.get("sync", {}), paths.config_file, "sync")
-        sync = SyncConfig(
-            min_interval_minutes=sync.min_interval_minutes,
-            garmin_api_base=env.get("HEALTHCACHE_GARMIN_API_BASE") or sync.garmin_api_base,
-            garmin_sso_url=env.get("HEALTHCACHE_GARMIN_SSO_URL") or sync.garmin_sso_url,
-            garmin_token_url=env.get("HEALTHCACHE_GARMIN_TOKEN_URL") or sync.garmin_token_url,
-            strava_api_host=env.get("HEALTHCACHE_STRAVA_API_HOST") or sync.strava_api_host,
-            strava_client_id=env.get("HEALTHCACHE_STRAVA_CLIENT_ID") or sync.strava_client_id,
-        )
-        export_raw = dict(data.get("export", {}))
-        export_raw["targets"] = tuple(export_raw.get("targets", ()))
-        export = _section(ExportConfig, export_raw, paths.config_file, "export")
-        if env.get("HEALTHCACHE_PG_URL"):
-            export = ExportConfig(targets=export.targets, postgres_url=env["HEALTHCACHE_PG_URL"])
-        return cls(
-            preference=preference,
-            retention=_section(RetentionPolicy, data.get("backups", {}), paths.config_file, "backups"),
-            sync=sync,
-            export=export,
-        )
+                doc = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{where}: not valid TOML: {exc}") from exc
+        return from_document(doc, where, env)
 
 
-def _section[T](kind: type[T], values: dict[str, Any], path: Path, name: str) -> T:
-    known = {f.name for f in fields(kind)}  # type: ignore[arg-type]
-    unknown = set(values) - known
-    if unknown:
-        raise ConfigError(f"{path}: unknown setting(s) in [{name}]: {', '.join(sorted(unknown))}")
+def from_document(doc: dict[str, Any], where: Path | str, env: Mapping[str, str] | None = None) -> Config:
+    """The typed config of a parsed TOML document plus environment overrides (pure)."""
+    _refuse_unknown(doc, where)
+    parsed = _convert(doc, ConfigFile, where, strict=True)
+    _check(parsed.sync, "sync", where)
+    overrides = {name: env[name] for name in ENV_OVERRIDES if env and env.get(name)}
+    if overrides:
+        parsed = _apply_env(parsed, overrides)
+    return _to_config(parsed, where)
+
+
+def _refuse_unknown(doc: dict[str, Any], where: Path | str) -> None:
+    for name, value in doc.items():
+        section = SECTIONS.get(name)
+        if section is None:
+            raise ConfigError(f"{where}: unknown section {_describe_unknown(name, doc)}")
+        if not isinstance(value, dict):
+            continue  # the typed decode names the wrong type
+        known = section.__struct_fields__
+        for key in value:
+            if key not in known:
+                near = difflib.get_close_matches(key, known, n=1)
+                hint = f' (did you mean "{near[0]}"?)' if near else ""
+                raise ConfigError(
+                    f"{where}: [{name}] unknown key {_toml(key)}{hint}; [{name}] knows: {', '.join(known)}"
+                )
+
+
+def _describe_unknown(name: str, doc: dict[str, Any]) -> str:
+    """An unknown top-level name, with what the user most likely meant."""
+    if not isinstance(doc[name], dict):
+        homes = [s for s, kind in SECTIONS.items() if name in kind.__struct_fields__]
+        if homes:
+            return f'"{name}": a key at the top level; it belongs in [{homes[0]}]'
+    guess = SECTION_ALIASES.get(name) or next(iter(difflib.get_close_matches(name, SECTIONS, n=1)), None)
+    hint = f" (did you mean [{guess}]?)" if guess else ""
+    return f"[{name}]{hint}; the sections are " + ", ".join(f"[{s}]" for s in SECTIONS)
+
+
+def _convert[T](doc: Any, kind: type[T], where: Path | str, *, strict: bool, prefix: str | None = None) -> T:
     try:
-        return kind(**values)
-    except TypeError as exc:
-        raise ConfigError(f"{path}: [{name}]: {exc}") from exc
+        return msgspec.convert(doc, type=kind, strict=strict)
+    except msgspec.ValidationError as exc:
+        root = {prefix: doc} if prefix else doc
+        message = str(exc).replace("`$", f"`$.{prefix}", 1) if prefix else str(exc)
+        raise ConfigError(f"{where}: {_explain(message, root)}") from exc
+
+
+_AT = re.compile(r"^(?P<why>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
+_EXPECTED = re.compile(r"^Expected `(?P<type>[^`]+)`(?P<rule>[^,]*)(?:, got `(?P<got>[^`]+)`)?$")
+_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "bool": "true or false",
+    "array": "a list",
+    "object": "a table",
+}
+_EXAMPLES = {
+    ("merge", "preference"): ' of source names, e.g. ["garmin", "strava"]',
+    ("export", "targets"): ' of targets, e.g. ["sqlite:mirror.db"]',
+}
+
+
+def _explain(message: str, doc: Any) -> str:
+    """msgspec's "Expected `int`, got `str` - at `$.backups.keep_last`" in the user's terms."""
+    m = _AT.match(message)
+    assert m is not None  # the pattern matches any text
+    why, path = m["why"], m["path"] or ""
+    steps = re.findall(r"\.([^.\[]+)|\[(\d+)\]", path)
+    keys: list[str | int] = [name if name else int(index) for name, index in steps]
+    found, value = _lookup(doc, keys)
+    where = _key_name(keys)
+    e = _EXPECTED.match(why)
+    if e is None:
+        return f"{where}: {why}"
+    wanted = " or ".join(_WORDS.get(t, t) for t in e["type"].split(" | ") if t != "null")
+    rule = e["rule"].strip()
+    if rule.startswith(">="):
+        wanted += f" of at least {rule[2:].strip()}"
+    wanted += _EXAMPLES.get(tuple(keys[:2]), "") if wanted == "a list" else ""  # type: ignore[arg-type]
+    got = f", got {_toml(value)}" if found else ""
+    return f"{where} must be {wanted}{got}"
+
+
+def _lookup(doc: Any, keys: list[str | int]) -> tuple[bool, Any]:
+    for k in keys:
+        try:
+            doc = doc[k]
+        except (KeyError, IndexError, TypeError):
+            return False, None
+    return True, doc
+
+
+def _key_name(keys: list[str | int]) -> str:
+    if not keys:
+        return "the file"
+    section, rest = keys[0], keys[1:]
+    if not rest:
+        return f"[{section}]"
+    key = str(rest[0]) + "".join(f"[{k}]" for k in rest[1:])
+    return f"[{section}] {key}"
+
+
+def _toml(value: Any) -> str:
+    """A value as the user wrote it (strings quoted, like TOML)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except TypeError:
+        return str(value)
+
+
+def _apply_env(parsed: ConfigFile, overrides: dict[str, str]) -> ConfigFile:
+    """Overlay the environment, each value decoded to its key's type (from text) and checked like the file."""
+    for name, value in overrides.items():
+        section, key = ENV_OVERRIDES[name]
+        current = msgspec.structs.asdict(getattr(parsed, section))
+        label = f"${name}"
+        converted = _convert({**current, key: value}, SECTIONS[section], label, strict=False, prefix=section)
+        _check(converted, section, label)
+        parsed = msgspec.structs.replace(parsed, **{section: converted})
+    return parsed
+
+
+_URL_KEYS = ("garmin_api_base", "garmin_sso_url", "garmin_token_url")
+
+
+def _check(values: _Section, section: str, where: Path | str) -> None:
+    """What a type cannot say: a client id is a number, an endpoint is an http(s) URL."""
+    if not isinstance(values, SyncSection):
+        return
+    cid = values.strava_client_id
+    if isinstance(cid, str) and cid.strip() and not cid.strip().isdigit():
+        raise ConfigError(f"{where}: [sync] strava_client_id must be a number, got {_toml(cid)}")
+    for key in _URL_KEYS:
+        url = getattr(values, key)
+        if url is not None and url.strip() and not re.match(r"^https?://[^\s/]+", url.strip()):
+            raise ConfigError(f"{where}: [{section}] {key} must be an http:// or https:// URL, got {_toml(url)}")
+
+
+def _to_config(parsed: ConfigFile, where: Path | str) -> Config:
+    pref = parsed.merge.preference
+    known = known_sources()
+    for name in pref:
+        if name not in known:
+            near = difflib.get_close_matches(name, known, n=1)
+            hint = f' (did you mean "{near[0]}"?)' if near else ""
+            raise ConfigError(
+                f"{where}: [merge] preference names an unknown source {_toml(name)}{hint}; "
+                f"the sources are {', '.join(known)}"
+            )
+    twice = sorted({n for n in pref if pref.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{where}: [merge] preference names {', '.join(map(_toml, twice))} more than once")
+    b = parsed.backups
+    retention = RetentionPolicy(b.keep_last, b.keep_daily, b.keep_weekly, b.keep_monthly)
+    if not any((b.keep_last, b.keep_daily, b.keep_weekly, b.keep_monthly)):
+        raise ConfigError(
+            f"{where}: [backups] keep_last, keep_daily, keep_weekly and keep_monthly are all 0: "
+            "every backup but the newest would be pruned; set at least one"
+        )
+    s = parsed.sync
+    cid = s.strava_client_id.strip() if isinstance(s.strava_client_id, str) else s.strava_client_id
+    sync = SyncConfig(
+        min_interval_minutes=s.min_interval_minutes,
+        garmin_api_base=s.garmin_api_base,
+        garmin_sso_url=s.garmin_sso_url,
+        garmin_token_url=s.garmin_token_url,
+        strava_api_host=s.strava_api_host,
+        strava_client_id=str(cid) if cid not in (None, "") else None,
+    )
+    return Config(
+        preference=pref,
+        retention=retention,
+        sync=sync,
+        export=ExportConfig(targets=parsed.export.targets, postgres_url=parsed.export.postgres_url),
+    )
