@@ -94,6 +94,22 @@ def make_backup(cache_path: Path, folder: Path, sha256_hex: str, when: datetime,
     return dest
 
 
+def find(folder: Path, sha256_hex: str) -> Path | None:
+    """A kept backup of exactly this content (by the hash in its name), if any."""
+    for info in list_backups(folder):
+        if sha256_hex.startswith(info.digest):
+            return info.path
+    return None
+
+
+def write_backup(folder: Path, data: bytes, sha256_hex: str, when: datetime, mode: int | None = None) -> Path:
+    """Keep ``data`` (a state just saved) as a backup of its own, through the atomic save path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / backup_name(when, sha256_hex)
+    save_atomic(dest, data, mode=mode)
+    return dest
+
+
 def verify_backups(folder: Path) -> list[tuple[BackupInfo, str]]:
     """Re-hash every backup against its name; returns (backup, problem) pairs."""
     problems: list[tuple[BackupInfo, str]] = []

@@ -38,9 +38,16 @@ class RestoreResult:
     current_was_corrupt: bool = False
 
 
-def newest_good_backup(paths: Paths) -> Path | None:
-    """The newest backup that loads cleanly (its name's hash is checked too)."""
+def newest_good_backup(paths: Paths, *, other_than: str | None = None) -> Path | None:
+    """The newest backup that loads cleanly (its name's hash is checked too).
+
+    ``other_than`` (a sha256) passes over backups of that content: the newest
+    backup is the state last saved, so "the latest" to go back to is the
+    newest one that differs from the file there now.
+    """
     for info in backup.list_backups(paths.backups):
+        if other_than is not None and other_than.startswith(info.digest):
+            continue
         try:
             if not backup.file_sha256(info.path).startswith(info.digest):
                 continue
@@ -53,7 +60,11 @@ def newest_good_backup(paths: Paths) -> Path | None:
 
 def resolve_backup(paths: Paths, name: str | None) -> Path:
     if name is None:
-        found = newest_good_backup(paths)
+        try:
+            current = backup.file_sha256(paths.cache) if paths.cache.is_file() else None
+        except OSError:
+            current = None
+        found = newest_good_backup(paths, other_than=current)
         if found is None:
             raise UsageError(f"no readable backup in {paths.backups}")
         return found

@@ -1,14 +1,21 @@
-"""The guarded store: the only code that reads and writes the cache file.
+"""The guarded store: the one path by which the cache file is written.
 
 Every write is a transaction: take the lock, read the file, let the caller
 compute a new cache, check it with the guard, back up the current file, and
 replace it atomically.  A save that changes nothing writes nothing.
+
+Each saved state is also kept as the newest backup (a copy, so that an
+editor or script rewriting the cache in place cannot touch it).  A file on
+disk that is not the one healthcache last saved was changed outside
+healthcache: a writing command compares it with that backup and refuses when
+it lost an activity or its HR data, unless the loss is accepted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +51,97 @@ class CacheIndex(msgspec.Struct, kw_only=True):
     records: int
     per_source: dict[str, int]
     updated_at: str
+    # Carried unchanged by every guarded save (record keys only ever grow) and
+    # renewed by any save that may have dropped keys: state written under one
+    # lineage describes records the cache still holds.
+    lineage: str = ""
+
+
+def lineage_of(index: CacheIndex) -> str:
+    """An index written before lineages existed gets one derived from its content."""
+    return index.lineage or f"legacy-{index.sha256[:16]}"
+
+
+def new_lineage() -> str:
+    return secrets.token_hex(8)
+
+
+def trusted_lineage(paths: Paths) -> str | None:
+    """The lineage of the cache on disk if it is the file healthcache last saved, judged by ``stat``.
+
+    None when there is no index or the file's size or mtime differ from it:
+    then whatever state files say must be checked against the cache itself.
+    """
+    index = read_index(paths)
+    if index is None:
+        return None
+    try:
+        st = paths.cache.stat()
+    except OSError:
+        return None
+    if st.st_size != index.size or st.st_mtime_ns != index.mtime_ns:
+        return None
+    return lineage_of(index)
+
+
+@dataclass(frozen=True)
+class OutsideEdit:
+    """The cache on disk is not the file healthcache last saved.
+
+    ``last_saved`` is the backup that holds the state healthcache last saved
+    (None when no readable backup exists); ``lost`` is what the file on disk
+    no longer has of it; ``changed`` is False when the file is that very state
+    and only the index is stale (a crash between the save and the index).
+    """
+
+    last_saved: Path | None
+    since: str | None
+    lost: tuple[guard.Violation, ...] = ()
+    changed: bool = True
+
+    def describe(self) -> str:
+        when = f" since {self.since}" if self.since else ""
+        if not self.lost:
+            return f"the cache was changed outside healthcache{when}; nothing healthcache saved is missing"
+        head = guard.describe(list(self.lost)).split("\n", 1)
+        detail = head[1] if len(head) > 1 else ""
+        return f"the cache was changed outside healthcache{when} and lost data:\n{detail}"
+
+    def hint(self, home: Path) -> str:
+        if self.last_saved is None:
+            return "No backup of the last saved state exists."
+        return (
+            f"Bring it back with: healthcache restore --home {home} --merge {self.last_saved.name}\n"
+            "or accept the loss with --accept-outside-edits."
+        )
+
+
+class OutsideEditRefused(IntegrityRefused):
+    """A writing command found the cache changed outside healthcache with data lost."""
+
+    def __init__(self, edit: OutsideEdit, home: Path) -> None:
+        super().__init__(edit.describe(), list(edit.lost))
+        self.hint = edit.hint(home)
+        self.edit = edit
+
+
+def outside_edit(paths: Paths, loaded: Loaded, index: CacheIndex | None) -> OutsideEdit | None:
+    """Compare a file that is not the one last saved with the last saved state (its newest backup)."""
+    if not loaded.exists or loaded.sha256 is None or (index is not None and index.sha256 == loaded.sha256):
+        return None
+    since = index.updated_at if index is not None else None
+    for info in backup.list_backups(paths.backups):
+        if loaded.sha256.startswith(info.digest):
+            return OutsideEdit(last_saved=info.path, since=since, changed=False)
+        try:
+            last = load_file(info.path).cache
+        except (CorruptInput, OSError):
+            continue  # an unreadable backup says nothing; the next older one does
+        lost = tuple(v for v in guard.check(last, loaded.cache, None))
+        return OutsideEdit(last_saved=info.path, since=since or last.updated_at, lost=lost)
+    if index is None:
+        return None  # never saved by healthcache here (or its index is gone): nothing to compare with
+    return OutsideEdit(last_saved=None, since=since)
 
 
 @dataclass
@@ -55,6 +153,7 @@ class Loaded:
     sha256: str | None = None
     size: int = 0
     data: bytes = field(default=b"", repr=False)
+    index: CacheIndex | None = None  # the index as read beside the file
 
 
 @dataclass(frozen=True)
@@ -65,6 +164,9 @@ class SaveResult:
     sha256: str | None = None
     forced: str | None = None
     violations: tuple[guard.Violation, ...] = ()
+    kept: Path | None = None  # the backup that keeps the state just saved
+    lineage: str | None = None
+    outside: OutsideEdit | None = None  # an outside edit this save accepted
 
 
 def read_index(paths: Paths) -> CacheIndex | None:
@@ -101,16 +203,25 @@ def load_file(path: Path, *, index: CacheIndex | None = None, clock: Callable[[]
     trusted = index is not None and index.sha256 == sha
     with codec.gc_paused():
         cache = codec.decode(data, path, trusted=trusted)
-    return Loaded(cache=cache, exists=True, sha256=sha, size=len(data), data=data)
+    return Loaded(cache=cache, exists=True, sha256=sha, size=len(data), data=data, index=index)
 
 
 class Store:
     """A workspace's cache, lock, backups and state files."""
 
-    def __init__(self, paths: Paths, config: Config | None = None, *, clock: Callable[[], datetime] = now_utc):
+    def __init__(
+        self,
+        paths: Paths,
+        config: Config | None = None,
+        *,
+        clock: Callable[[], datetime] = now_utc,
+        accept_outside_edits: bool = False,
+    ):
         self.paths = paths
         self.config = config if config is not None else Config.load(paths)
         self.clock = clock
+        # The user's explicit word that a loss made outside healthcache is to be kept.
+        self.accept_outside_edits = accept_outside_edits
 
     def read(self) -> Loaded:
         """A consistent snapshot without the lock: saves replace the file by rename."""
@@ -123,11 +234,14 @@ class Store:
         lock_timeout: float | None = 0.0,
         on_wait: Callable[[str | None], None] | None = None,
         allow_corrupt: bool = False,
+        check_outside: bool = True,
     ) -> Iterator[Transaction]:
         """Hold the write lock around a read-modify-write of the cache.
 
-        ``allow_corrupt`` is for restore only: the transaction opens even when
-        the current file cannot be read (``tx.corrupt`` then holds the error).
+        ``allow_corrupt`` and ``check_outside=False`` are for restore only: the
+        transaction opens even when the current file cannot be read
+        (``tx.corrupt`` then holds the error) or lost data outside healthcache
+        (restoring is how that loss is undone).
         """
         # A loaded cache is millions of long-lived objects; letting the collector
         # walk them on every allocation would cost more than the work itself.
@@ -141,17 +255,39 @@ class Store:
                 if not allow_corrupt:
                     raise
                 corrupt = exc
-                loaded = Loaded(cache=empty_cache(GENERATOR, utc_iso(self.clock())), exists=True)
-            yield Transaction(self, loaded, corrupt)
+                loaded = Loaded(
+                    cache=empty_cache(GENERATOR, utc_iso(self.clock())), exists=True, index=read_index(self.paths)
+                )
+            outside = outside_edit(self.paths, loaded, loaded.index) if corrupt is None else None
+            if outside is not None and outside.lost and check_outside and not self.accept_outside_edits:
+                raise OutsideEditRefused(outside, self.paths.home)
+            yield Transaction(self, loaded, corrupt, outside)
 
 
 class Transaction:
     """One locked read-modify-write; ``save`` may be called more than once."""
 
-    def __init__(self, store: Store, loaded: Loaded, corrupt: CorruptInput | None) -> None:
+    def __init__(
+        self, store: Store, loaded: Loaded, corrupt: CorruptInput | None, outside: OutsideEdit | None = None
+    ) -> None:
         self.store = store
         self.loaded = loaded
         self.corrupt = corrupt
+        self.outside = outside  # the file is not the one last saved (see OutsideEdit)
+        self._untrusted = f"untrusted-{new_lineage()}"
+
+    @property
+    def lineage(self) -> str:
+        """What state written under this lock should record.
+
+        The index's lineage when the loaded file is the one healthcache last
+        saved; otherwise a token no later lineage equals, so that state is
+        checked against the cache next time.
+        """
+        index = self.loaded.index
+        if self.corrupt is None and index is not None and index.sha256 == self.loaded.sha256:
+            return lineage_of(index)
+        return self._untrusted
 
     @property
     def cache(self) -> Cache:
@@ -185,7 +321,9 @@ class Transaction:
                 msgspec.structs.replace(new, updated_at=old.cache.updated_at, generator=old.cache.generator)
             )
             if data == old.data:
-                return SaveResult(changed=False, sha256=old.sha256)
+                if self.outside is None and old.index is not None:
+                    return SaveResult(changed=False, sha256=old.sha256, lineage=self.lineage)
+                return self._adopt()
             data = codec.reheader(data, final)
         else:
             data = codec.encode(final)
@@ -196,12 +334,20 @@ class Transaction:
         backup_path = None
         if old.exists and paths.cache.exists():
             sha = old.sha256 or backup.file_sha256(paths.cache)
-            backup_path = backup.make_backup(paths.cache, paths.backups, sha, now, corrupt=self.corrupt is not None)
+            backup_path = backup.find(paths.backups, sha) if self.corrupt is None else None
+            if backup_path is None:
+                # Not kept yet (written by an older version, changed outside, or a crash
+                # before its copy): the file is about to be replaced, so a link is safe.
+                backup_path = backup.make_backup(paths.cache, paths.backups, sha, now, corrupt=self.corrupt is not None)
+        lineage = self._next_lineage(dropped=bool(violations))
         atomic.save_atomic(paths.cache, data)
         sha = hashlib.sha256(data).hexdigest()
-        self._write_index(decoded, data, sha)
-        self.loaded = Loaded(cache=decoded, exists=True, sha256=sha, size=len(data), data=data)
+        kept = self._keep(data, sha, now)
+        index = self._write_index(decoded, data, sha, lineage)
+        outside = self.outside
+        self.loaded = Loaded(cache=decoded, exists=True, sha256=sha, size=len(data), data=data, index=index)
         self.corrupt = None
+        self.outside = None
         pruned = self._prune()
         return SaveResult(
             changed=True,
@@ -210,7 +356,45 @@ class Transaction:
             sha256=sha,
             forced=force_reason if violations else None,
             violations=tuple(violations),
+            kept=kept,
+            lineage=lineage,
+            outside=outside,
         )
+
+    def _next_lineage(self, *, dropped: bool) -> str:
+        """Carry the lineage through a save that keeps every record key; renew it otherwise."""
+        index = self.loaded.index
+        if dropped or self.corrupt is not None or self.outside is not None or index is None:
+            return new_lineage()
+        if self.loaded.exists and index.sha256 != self.loaded.sha256:
+            return new_lineage()
+        return lineage_of(index)
+
+    def _keep(self, data: bytes, sha: str, when: datetime) -> Path:
+        """Keep the state just saved as the newest backup: the reference for outside edits.
+
+        A copy, not a link: a script that rewrites the cache in place must not
+        rewrite its backup too.
+        """
+        mode = atomic.existing_mode(self.paths.cache)
+        return backup.find(self.paths.backups, sha) or backup.write_backup(self.paths.backups, data, sha, when, mode)
+
+    def _adopt(self) -> SaveResult:
+        """Nothing to save, but the file is not the one last saved: make it the reference.
+
+        The loss (if any) was accepted or there was none; from now on the file
+        is kept as the newest backup and described by the index, under a new
+        lineage, so state written before is checked against it.
+        """
+        old = self.loaded
+        assert old.sha256 is not None
+        kept = self._keep(old.data, old.sha256, self.store.clock())
+        lineage = new_lineage()
+        index = self._write_index(old.cache, old.data, old.sha256, lineage)
+        outside = self.outside
+        self.loaded = Loaded(cache=old.cache, exists=True, sha256=old.sha256, size=old.size, data=old.data, index=index)
+        self.outside = None
+        return SaveResult(changed=False, sha256=old.sha256, kept=kept, lineage=lineage, outside=outside)
 
     def _canonical(self, new: Cache) -> Cache:
         """Give values built in code (an int where a float belongs) their decoded form.
@@ -246,7 +430,7 @@ class Transaction:
             raise HealthcacheError(f"refusing to save: {problems[0]}")
         return decoded
 
-    def _write_index(self, cache: Cache, data: bytes, sha: str) -> None:
+    def _write_index(self, cache: Cache, data: bytes, sha: str, lineage: str) -> CacheIndex:
         st = self.paths.cache.stat()
         total, per_source = guard.record_counts(cache)
         index = CacheIndex(
@@ -257,8 +441,10 @@ class Transaction:
             records=total,
             per_source=dict(sorted(per_source.items())),
             updated_at=cache.updated_at,
+            lineage=lineage,
         )
         self.write_state(self.paths.index, index)
+        return index
 
     def write_state(self, path: Path, value: object) -> None:
         """Write a state document (sync cursor, manifest, baseline) under this lock."""

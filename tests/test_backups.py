@@ -29,20 +29,38 @@ def _renamed(cache: Cache, name: str) -> Cache:
     )
 
 
-def test_backup_before_each_changing_save_and_none_for_no_change(store: Store, seeded: Callable[[int], Cache]) -> None:
+def test_every_saved_state_is_kept_and_none_for_no_change(store: Store, seeded: Callable[[int], Cache]) -> None:
     seeded(3)
     first = store.paths.cache.read_bytes()
     inode = store.paths.cache.stat().st_ino
     with store.transaction() as tx:
         result = tx.save(_renamed(tx.cache, "Tempo"))
+    # The state before the save was kept when it was saved, as a copy of its own.
     assert result.backup is not None and result.backup.read_bytes() == first
-    assert result.backup.stat().st_ino == inode  # a hard link, not a copy
+    assert result.backup.stat().st_ino != inode
     assert backup.file_sha256(result.backup).startswith(backup.parse_name(result.backup).digest)
+    # ... and so is the state just saved: the newest backup is the last saved state.
+    assert result.kept is not None and result.kept.read_bytes() == store.paths.cache.read_bytes()
+    assert result.kept.stat().st_ino != store.paths.cache.stat().st_ino
+    assert backup.list_backups(store.paths.backups)[0].path == result.kept
     mtime = store.paths.cache.stat().st_mtime_ns
     with store.transaction() as tx:
         assert not tx.save(tx.cache).changed
     assert store.paths.cache.stat().st_mtime_ns == mtime
-    assert len(backup.list_backups(store.paths.backups)) == 1
+    assert len(backup.list_backups(store.paths.backups)) == 2
+
+
+def test_a_rewrite_in_place_leaves_every_backup_intact(store: Store, seeded: Callable[[int], Cache]) -> None:
+    """An old script that truncates and rewrites the cache file must not reach into a backup."""
+    seeded(3)
+    with store.transaction() as tx:
+        tx.save(_renamed(tx.cache, "Tempo"))
+    before = {p.name: p.read_bytes() for p in store.paths.backups.iterdir()}
+    with store.paths.cache.open("r+b") as f:  # same inode, new bytes
+        f.truncate(0)
+        f.write(b"{}")
+    assert {p.name: p.read_bytes() for p in store.paths.backups.iterdir()} == before
+    assert backup.verify_backups(store.paths.backups) == []
 
 
 def test_backup_copies_where_links_are_impossible(
@@ -167,7 +185,7 @@ def test_prune_command_dry_run_names_rules(store: Store, run: Run) -> None:
         with s.transaction() as tx:
             tx.save(_renamed(tx.cache, str(i)))
     names = [b.name for b in backup.list_backups(store.paths.backups)]
-    assert len(names) == 6
+    assert len(names) == 7  # every saved state, the first one included
     result = run(
         "backups",
         "prune",
@@ -183,7 +201,7 @@ def test_prune_command_dry_run_names_rules(store: Store, run: Run) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "keep (last #1)" in result.output and "keep (daily #1)" in result.output and "would prune" in result.output
-    assert len(backup.list_backups(store.paths.backups)) == 6
+    assert len(backup.list_backups(store.paths.backups)) == 7
     result = run(
         "backups",
         "prune",

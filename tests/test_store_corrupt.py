@@ -131,7 +131,8 @@ def test_restore_repairs_a_corrupt_cache_and_keeps_the_corrupt_file(store: Store
     store.paths.cache.write_bytes(CORRUPT["truncated"])
     result = run("restore", "--latest")
     assert result.exit_code == 0, result.output
-    assert len(store.read().cache.activities) == 2
+    # The state last saved is kept as the newest backup: nothing of the last save is lost.
+    assert len(store.read().cache.activities) == 3
     kept = [p for p in store.paths.backups.iterdir() if p.name.endswith(".corrupt.json")]
     assert len(kept) == 1 and kept[0].read_bytes() == CORRUPT["truncated"]
 

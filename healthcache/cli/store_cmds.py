@@ -54,7 +54,9 @@ def verify(ctx: Ctx, baseline: bool, check_backups: bool, strict: bool) -> None:
 
 @click.command()
 @click.argument("backup", required=False)
-@click.option("--latest", is_flag=True, help="Restore the newest readable backup.")
+@click.option(
+    "--latest", is_flag=True, help="Restore the newest readable backup that differs from the cache now."
+)
 @click.option("--merge", is_flag=True, help="Take the union of the backup and the current file.")
 @click.option("--force", is_flag=True, help="Replace even if activities present now would be dropped.")
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
