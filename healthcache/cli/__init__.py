@@ -47,6 +47,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "link": ("healthcache.cli.merge_cmds:link", "Declare two records the same workout."),
     "unlink": ("healthcache.cli.merge_cmds:unlink", "Declare two records distinct workouts and split them."),
     "export": ("healthcache.cli.export_cmds:export", "Mirror the cache into SQLite or PostgreSQL."),
+    "list": ("healthcache.cli.view_cmds:list_", "List activities, newest first, with their short ids."),
+    "show": ("healthcache.cli.view_cmds:show", "Show one activity: every field, its sources, HR splits, how it was joined."),
+    "stats": ("healthcache.cli.view_cmds:stats", "Totals per week, month or year and sport, with HR coverage."),
+    "diff": ("healthcache.cli.view_cmds:diff", "Show what changed between two states of the cache (backups, current)."),
+    "rebuild": ("healthcache.cli.view_cmds:rebuild", "Re-derive every activity from its kept raw payloads (asks first)."),
 }
 
 

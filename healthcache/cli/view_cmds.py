@@ -1,0 +1,339 @@
+"""list, show, stats, diff and rebuild: look at the training and at the data's history.
+
+Each command reads the cache (no lock: saves replace the file by rename), calls
+one library function (healthcache.views, .diff, .rebuild) and renders.  Tables
+are drawn by rich; colour only at a terminal, never with NO_COLOR, --json or -q.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import click
+import msgspec
+
+from healthcache.cli import Ctx, common_options
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _is_tty() -> bool:
+    return sys.stdout.isatty()
+
+
+def _render(ctx: Ctx, *items: Any) -> str:
+    """Rich renderables as text: at the terminal's width (80 when not a terminal), coloured
+    only at a terminal without NO_COLOR, --json or --quiet."""
+    from rich.console import Console
+
+    tty = _is_tty()
+    colour = tty and not ctx.as_json and not ctx.quiet and not os.environ.get("NO_COLOR")
+    width = shutil.get_terminal_size((80, 24)).columns if tty else 80
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        width=width,
+        force_terminal=colour,
+        no_color=not colour,
+        color_system="auto" if colour else None,
+        highlight=False,
+        emoji=False,
+    )
+    for item in items:
+        console.print(item)
+    return "\n".join(line.rstrip() for line in buf.getvalue().rstrip("\n").splitlines())
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+def _hms(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = round(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return ""
+    return f"{value:.{digits}f}"
+
+
+def _table(**kwargs: Any) -> Any:
+    """A borderless table with one space between columns: 80 columns hold a lot."""
+    from rich.table import Table
+
+    return Table(box=None, padding=(0, 1), pad_edge=False, collapse_padding=True, header_style="bold", **kwargs)
+
+
+def _load(ctx: Ctx) -> Any:
+    return ctx.store().read().cache
+
+
+# --- list ---------------------------------------------------------------------
+
+
+@click.command("list")
+@click.option("--sport", help="Only this sport, or family (running includes trail and treadmill running).")
+@click.option("--since", type=DATE, help="Only from this local day on (YYYY-MM-DD).")
+@click.option("--until", type=DATE, help="Only up to this local day, inclusive (YYYY-MM-DD).")
+@click.option("--source", help="Only activities holding a record of this source (garmin, strava, fit, ...).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N activities (newest first).")
+@common_options
+def list_(
+    ctx: Ctx, sport: str | None, since: datetime | None, until: datetime | None, source: str | None, limit: int | None
+) -> None:
+    """List activities, newest first: short id, local start, sport, name, km, time, HR, sources.
+
+    The short id (8 hex digits, longer only where two would clash) is accepted
+    wherever a command takes an activity ID, as are full ids, aliases and
+    source:source_id keys.
+    """
+    from healthcache.views import Filter, list_rows, source_code
+
+    filt = Filter(sport=sport, since=_day(since), until=_day(until), source=source)
+    rows = list_rows(_load(ctx), filt, limit)
+
+    def text() -> str:
+        if not rows:
+            return "no activities match"
+        used = dict.fromkeys(s for r in rows for s in r.sources)
+        table = _table(caption_justify="left", caption="sources: " + ", ".join(f"{source_code(s)} {s}" for s in used))
+        table.add_column("id", style="cyan", no_wrap=True)
+        table.add_column("start", no_wrap=True)
+        table.add_column("sport", max_width=12, overflow="ellipsis", no_wrap=True)
+        table.add_column("name", ratio=1, min_width=8, overflow="ellipsis", no_wrap=True)
+        table.add_column("km", justify="right", no_wrap=True)
+        table.add_column("time", justify="right", no_wrap=True)
+        table.add_column("HR", justify="right", no_wrap=True)
+        table.add_column("src", no_wrap=True)
+        for r in rows:
+            table.add_row(
+                r.short_id,
+                r.start,
+                r.sport,
+                r.name or "",
+                _num(r.distance_km, 2),
+                _hms(r.duration_s),
+                _num(r.avg_hr),
+                "".join(source_code(s) for s in r.sources),
+            )
+        return _render(ctx, table)
+
+    ctx.emit(msgspec.to_builtins(rows), text)
+
+
+# --- show ---------------------------------------------------------------------
+
+
+def _cell(value: Any, stored: Any) -> str:
+    if value is None:
+        return "-"
+    if value == stored:
+        return "="
+    return _plain(value)
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}" if abs(value) < 1e6 else f"{value:.0f}"
+    return str(value)
+
+
+@click.command()
+@click.argument("activity_id", metavar="ID")
+@common_options
+def show(ctx: Ctx, activity_id: str) -> None:
+    """Every field of one activity, the source each comes from, each source's own values,
+    the per-km HR splits, and how its records were joined.
+
+    ID: a short id as `list` prints it, the activity id, an alias, or source:source_id.
+    """
+    from healthcache.lookup import require
+    from healthcache.views import detail
+
+    store = ctx.store()
+    cache = store.read().cache
+    d = detail(cache, require(cache, activity_id), store.config.preference)
+
+    def text() -> str:
+        head = [
+            f"{d.id}  (short id {d.short_id})",
+            f"{d.start}  {d.activity.get('sport')}  {d.activity.get('name') or ''}".rstrip(),
+            "records: " + ", ".join(s.key for s in d.sources),
+        ]
+        if d.aliases:
+            head.append("aliases: " + ", ".join(d.aliases))
+        head.append(f"first seen {d.first_seen_at}, updated {d.updated_at}")
+        for s in d.sources:
+            if not s.readable:
+                head.append(f"{s.key}: cannot be re-read ({s.problem})")
+        fields = _table()
+        fields.add_column("field", no_wrap=True)
+        fields.add_column("value", overflow="fold")
+        fields.add_column("from", no_wrap=True)
+        for f in d.fields:
+            fields.add_row(f.name, _plain(f.value), f.provider or "")
+        readable = [s.source for s in d.sources if s.readable]
+        own = _table(caption="'=' the stored value, '-' no value", caption_justify="left")
+        own.add_column("each source says", no_wrap=True)
+        for source in readable:
+            own.add_column(source, overflow="fold")
+        for f in d.fields:
+            own.add_row(f.name, *(_cell(f.sources.get(s), f.value) for s in readable))
+        parts = ["\n".join(head), _render(ctx, fields)]
+        notes = [f"{f.name}: {f.note}" for f in d.fields if f.note]
+        if notes:
+            parts.append("\n".join(notes))
+        if readable:
+            parts.append(_render(ctx, own))
+        if d.hr_splits:
+            splits = _table(title="per-km heart rate", title_justify="left")
+            for name in ("km", "time", "avg HR", "max HR"):
+                splits.add_column(name, justify="right")
+            for sp in d.hr_splits:
+                splits.add_row(str(sp.km), _hms(sp.duration_s), _num(sp.avg_hr), _num(sp.max_hr))
+            parts.append(_render(ctx, splits))
+        else:
+            parts.append("no per-km heart-rate splits")
+        if len(d.joined) > 1:
+            lines = ["how it was joined:", f"  {d.joined[0].key}  (the activity's first record)"]
+            lines += [f"  {m.key}  {m.rule}: {m.detail}" for m in d.joined[1:]]
+            parts.append("\n".join(lines))
+        return "\n\n".join(parts)
+
+    ctx.emit(msgspec.to_builtins(d), text)
+
+
+# --- stats --------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--by", type=click.Choice(["week", "month", "year"]), default="week", show_default=True)
+@click.option("--sport", help="Only this sport, or family (running includes trail and treadmill running).")
+@click.option("--since", type=DATE, help="Only from this local day on (YYYY-MM-DD).")
+@common_options
+def stats(ctx: Ctx, by: str, sport: str | None, since: datetime | None) -> None:
+    """Per period and sport: count, distance, moving time, elevation, mean avg HR, HR coverage.
+
+    Weeks are ISO weeks (2024-W19); days are local days.  Moving time is elapsed
+    time where a source gave none; HR coverage is the share of activities with an avg HR.
+    """
+    from healthcache.views import Filter
+    from healthcache.views import stats as compute
+
+    rows = compute(_load(ctx), by, Filter(sport=sport, since=_day(since)))  # type: ignore[arg-type]
+
+    def text() -> str:
+        if not rows:
+            return "no activities match"
+        table = _table()
+        table.add_column(by, no_wrap=True)
+        table.add_column("sport", no_wrap=True, max_width=17, overflow="ellipsis")
+        for name in ("n", "km", "moving", "elev m", "avg HR", "HR cov"):
+            table.add_column(name, justify="right", no_wrap=True)
+        for r in rows:
+            table.add_row(
+                r.period,
+                r.sport,
+                str(r.count),
+                _num(r.distance_km, 1),
+                _hms(r.moving_time_s),
+                _num(r.elevation_gain_m),
+                _num(r.mean_avg_hr),
+                f"{r.hr_coverage:.0%}",
+            )
+        return _render(ctx, table)
+
+    ctx.emit(msgspec.to_builtins(rows), text)
+
+
+# --- diff ---------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("states", nargs=-1, metavar="[A [B]]")
+@common_options
+def diff(ctx: Ctx, states: Sequence[str]) -> None:
+    """What changed from state A to state B (default: latest -> current).
+
+    A state is a backup (its file name, or a unique prefix of its stamp or hash),
+    `latest` (the newest backup whose content differs from the current file: the
+    newest backup can be the current file itself), `current`, or `baseline`
+    (which records counts only, so against it only counts are compared).
+    """
+    from healthcache import diff as d
+    from healthcache.errors import UsageError
+
+    if len(states) > 2:
+        raise UsageError("diff takes at most two states: A [B]")
+    a = states[0] if states else "latest"
+    b = states[1] if len(states) > 1 else "current"
+    result = d.diff(ctx.paths, a, b)
+    ctx.emit(msgspec.to_builtins(result), lambda: d.render(result))
+
+
+# --- rebuild ------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@common_options
+def rebuild(ctx: Ctx, dry_run: bool) -> None:
+    """Re-derive every activity from its kept raw payloads with this version's normalisers
+    and merge, and save it after you type REBUILD.
+
+    Prints the diff first.  Anything but REBUILD on standard input (or no input)
+    aborts with nothing written (exit 1).  The save goes through the guard and
+    backs up the current file, like every save.  Which records form one
+    workout is kept; activities whose payloads cannot be re-read are kept as they are.
+    """
+    from healthcache import diff as d
+    from healthcache import rebuild as r
+
+    def summary(plan: r.RebuildPlan) -> str:
+        lines = [d.render(plan.diff), f"re-derived: {plan.rebuilt}"]
+        if plan.kept:
+            lines.append(f"kept as is: {len(plan.kept)}, no raw payload that can be re-read")
+            lines += [f"  {k.id}: {k.reason}" for k in plan.kept[:20]]
+        return "\n".join(lines)
+
+    def confirm(plan: r.RebuildPlan) -> bool:
+        to_err = ctx.as_json or ctx.quiet
+        click.echo(summary(plan), err=to_err)
+        click.echo("Type REBUILD to save this (anything else aborts): ", nl=False, err=True)
+        answer = sys.stdin.readline() if sys.stdin is not None else ""
+        click.echo("", err=True)
+        return answer.strip() == "REBUILD"
+
+    result = r.rebuild(
+        ctx.store(), confirm=confirm, dry_run=dry_run, lock_timeout=ctx.lock_timeout, on_wait=ctx.on_lock_wait
+    )
+    plan = result.plan
+    data = {
+        "dry_run": dry_run,
+        **plan.as_dict(),
+        "changed_file": bool(result.save and result.save.changed),
+        "previous_saved_as": str(result.save.backup) if result.save and result.save.backup else None,
+    }
+
+    def text() -> str:
+        if result.save is None:
+            tail = "dry run: nothing was written" if plan.changed else "nothing to rebuild; nothing was written"
+            return summary(plan) + "\n" + tail
+        lines = [f"rebuilt: {len(plan.diff.changed)} activities changed"]
+        if result.save.backup is not None:
+            lines.append(f"the previous file was saved as {result.save.backup.name}")
+        return "\n".join(lines)
+
+    ctx.emit(data, text)
