@@ -37,6 +37,23 @@ class RestoreResult:
     save: SaveResult | None  # None for a dry run
     current_was_corrupt: bool = False
 
+    @property
+    def state_note(self) -> str | None:
+        """How the restore leaves import and sync state: hints the next runs check against the cache."""
+        if self.save is None or not self.save.changed:
+            return None
+        if self.current_was_corrupt:
+            return (
+                "import and sync state may describe records the unreadable file held; the next import/sync "
+                "will check them against the restored cache and read again what it lacks"
+            )
+        if self.plan.dropped or self.plan.violations:
+            return (
+                "import and sync state describe records that this restore removed; the next import/sync "
+                "will check them against the cache and fetch them again"
+            )
+        return None
+
 
 def newest_good_backup(paths: Paths, *, other_than: str | None = None) -> Path | None:
     """The newest backup that loads cleanly (its name's hash is checked too).

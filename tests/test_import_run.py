@@ -306,11 +306,14 @@ def test_bad_inputs_are_reported_and_the_rest_is_imported(store: Store, tmp_path
         assert why in (lines[name].reason or ""), (name, lines[name].reason)
     assert not (tmp_path / "outside.fit").exists() and not Path("/etc/cron.d/evil.fit").exists()
     assert len(_activities(store)) == 2  # nothing of the refused archives was imported
-    # The failures are remembered: an unchanged failed file is not read again, and no longer fails the run.
+    # A failure is never remembered as done: the next import tries the failed files again and fails
+    # again, while the imported ones are not opened.
     with recording_opens() as opened:
         again = run_import(store, [d])
-    assert again.ok and [p for p in opened if p.startswith(str(d))] == []
-    assert "failed" in (next(f for f in again.files if f.path.endswith("corrupt.fit")).reason or "")
+    failed_again = {Path(f.path).name for f in again.failures if not f.member}
+    assert {"corrupt.fit", "laughs.gpx", "xxe.tcx"} <= failed_again
+    assert not again.ok and str(d / "corrupt.fit") in opened
+    assert str(d / "good.fit") not in opened and str(d / "notes.txt") not in opened
 
 
 def test_gzip_bomb_is_refused(store: Store, tmp_path: Path) -> None:

@@ -59,6 +59,8 @@ def render(report: Any) -> str:
         f"scan: {c['seen']} file(s) in {t.get('scan', 0):.2f} s; "
         f"{c['unopened']} unchanged and not opened, {c['opened']} read in {t.get('read', 0):.2f} s"
     ]
+    if report.reconcile_note:
+        out.append(report.reconcile_note)
     members = {s: c[f"members_{s}"] for s in ("imported", "skipped", "unchanged", "failed")}
     out.append(
         f"files: {c['imported']} imported, {c['skipped']} skipped, {c['unchanged']} unchanged, {c['failed']} failed; "

@@ -92,6 +92,7 @@ def restore(ctx: Ctx, backup: str | None, latest: bool, merge: bool, force: bool
         "violations": [str(v) for v in p.violations],
         "changed_file": bool(result.save and result.save.changed),
         "previous_saved_as": str(result.save.backup) if result.save and result.save.backup else None,
+        "state": result.state_note,
     }
 
     def text() -> str:
@@ -108,6 +109,8 @@ def restore(ctx: Ctx, backup: str | None, latest: bool, merge: bool, force: bool
             lines.append(f"the previous file was saved as {result.save.backup.name}")
         if result.save and not result.save.changed:
             lines.append("the cache already equals that backup; nothing was written")
+        if result.state_note:
+            lines.append(result.state_note)
         return "\n".join(lines)
 
     ctx.emit(data, text)

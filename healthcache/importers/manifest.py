@@ -9,22 +9,31 @@ decompresses only what is new; Polar's lists the session ids already imported.
 The decisions are pure functions of (entry, stat) so they are tested without
 files; the manifests are written by the orchestrator inside the store's
 transaction, after the save succeeded.
+
+A manifest is a hint, the cache is the truth: each records the cache lineage
+it was written under (``store.trusted_lineage``).  Under another lineage (after
+``restore --force``, a restore over a corrupt file, an edit outside
+healthcache) its entries are checked against the records the cache holds
+(``freshness.decide``) and an entry whose records are gone is forgotten, so its
+file is read again and its records come back.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Set
+from dataclasses import dataclass
 from typing import IO, Literal
 
 import msgspec
 
 from healthcache import state
 from healthcache.config import Paths
+from healthcache.freshness import decide, needs_check
 from healthcache.timeutil import now_utc, utc_iso
 
-# Bump when an importer learns to read files it used to fail or skip: those are tried again.
+# Recorded in each entry: the importer version that read the file.
 IMPORTER_VERSION = 1
 GROUPS: tuple[str, ...] = (
     "fit",
@@ -71,8 +80,58 @@ class SessionEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 class Manifest(msgspec.Struct, kw_only=True, omit_defaults=True):
     version: int = 1
+    lineage: str | None = None  # the cache lineage these entries were checked against
     files: dict[str, FileEntry] = {}
     sessions: dict[str, SessionEntry] = {}
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What checking a manifest against the cache found: entries checked, and those forgotten."""
+
+    checked: int = 0
+    stale: int = 0
+
+    def __add__(self, other: Reconciled) -> Reconciled:
+        return Reconciled(self.checked + other.checked, self.stale + other.stale)
+
+
+def reconcile(manifest: Manifest, held: Set[str]) -> Reconciled:
+    """Forget (in place) every entry whose records the cache no longer holds.
+
+    A stale file entry keeps its members that are still held but loses its
+    stat and digests, so the file is opened again and only what is missing is
+    read; a nested archive whose inner members went stale is read again too.
+    """
+    checked = stale = 0
+    for path, entry in list(manifest.files.items()):
+        checked += 1
+        gone = [n for n, me in entry.members.items() if decide(True, me.keys, held).open]
+        for name in list(entry.members):
+            if any(g.startswith(name + "/") for g in gone):
+                gone.append(name)  # the nested archive holding a stale member
+        if not gone and not decide(True, entry.keys, held).open:
+            continue
+        stale += 1
+        if not entry.members:
+            del manifest.files[path]
+            continue
+        members = {n: me for n, me in entry.members.items() if n not in gone}
+        manifest.files[path] = msgspec.structs.replace(
+            entry,
+            size=-1,
+            mtime_ns=-1,
+            sha256=None,
+            head_tail=None,
+            keys=sorted({k for me in members.values() for k in me.keys}),
+            members=members,
+        )
+    for sid, session in list(manifest.sessions.items()):
+        checked += 1
+        if decide(True, session.keys, held).open:
+            stale += 1
+            del manifest.sessions[sid]
+    return Reconciled(checked, stale)
 
 
 def state_name(group: str) -> str:
@@ -82,11 +141,6 @@ def state_name(group: str) -> str:
 def unchanged_stat(entry: FileEntry | None, size: int, mtime_ns: int) -> bool:
     """The file is exactly as recorded: skip it without opening it."""
     return entry is not None and entry.size == size and entry.mtime_ns == mtime_ns
-
-
-def worth_retrying(entry: FileEntry | MemberEntry, version: int = IMPORTER_VERSION) -> bool:
-    """A failure recorded by an older importer gets another chance."""
-    return entry.status == "failed" and isinstance(entry, FileEntry) and entry.version < version
 
 
 def member_unchanged(entry: MemberEntry | None, crc: int, size: int) -> bool:
@@ -119,6 +173,10 @@ class Manifests:
             m = state.load(paths, state_name(g), Manifest, Manifest())
             self.groups[g] = m
             self._loaded[g] = msgspec.json.encode(m)
+        self.reconciled: Reconciled | None = None  # set when the manifests were checked against the cache
+        self._index()
+
+    def _index(self) -> None:
         self.by_path: dict[str, tuple[str, FileEntry]] = {}
         self.by_sha: dict[str, str] = {}
         # Archive members by name across every archive: a newer download of the same export
@@ -133,6 +191,19 @@ class Manifests:
                     if me.status != "failed":
                         self.members[name] = me
 
+    def stale(self, trusted: str | None) -> bool:
+        """Whether any manifest holding entries was written under another lineage than ``trusted``."""
+        return any((m.files or m.sessions) and needs_check(m.lineage, trusted) for m in self.groups.values())
+
+    def check_against(self, held: Set[str]) -> Reconciled:
+        """Forget the entries whose records the cache (``held``: its record keys) no longer holds."""
+        found = Reconciled()
+        for m in self.groups.values():
+            found += reconcile(m, held)
+        self._index()
+        self.reconciled = found
+        return found
+
     def lookup(self, path: str) -> FileEntry | None:
         hit = self.by_path.get(path)
         return hit[1] if hit else None
@@ -140,7 +211,8 @@ class Manifests:
     def same_head_tail(self, size: int, digest: str) -> str | None:
         """A recorded export with this size and head/tail hash (the same export, moved or touched)."""
         for p, (_, e) in self.by_path.items():
-            if e.size == size and e.head_tail == digest and e.status != "failed":
+            failed = e.status == "failed" or any(me.status == "failed" for me in e.members.values())
+            if e.size == size and e.head_tail == digest and not failed:
                 return p
         return None
 
@@ -175,15 +247,28 @@ class Manifests:
             if msgspec.json.encode(m) != self._loaded[g]:
                 yield g, m
 
-    def write(self, tx: object) -> list[str]:
+    def pending(self) -> bool:
+        """Something to write: an entry changed, or the manifests were checked against the cache."""
+        return self.reconciled is not None or any(True for _ in self.changed())
+
+    def write(self, tx: object, lineage: str, held: Callable[[], Set[str]]) -> list[str]:
         """Write the manifests that changed, through the transaction (under the lock, after the save).
 
         Each file is read again under the lock and only this run's entries are
-        laid over it, so an import that ran meanwhile keeps its entries.
+        laid over it, so an import that ran meanwhile keeps its entries.  Each
+        is stamped with ``lineage``, the lineage of the cache just saved; one
+        that was written under another lineage (on disk, or as this run read
+        it) is first checked against that cache (``held``: its record keys).
         """
         written = []
-        for g, m in list(self.changed()):
+        changed = {g for g, _ in self.changed()}
+        for g in GROUPS:
+            m = self.groups[g]
             current = state.load(self.paths, state_name(g), Manifest, Manifest())
+            base = msgspec.json.decode(self._loaded[g], type=Manifest).lineage
+            check = current.lineage != lineage or base != lineage
+            if g not in changed and not (check and (current.files or current.sessions)):
+                continue
             for p in self._moved[g]:
                 current.files.pop(p, None)
             for p in self._touched[g]:
@@ -191,7 +276,11 @@ class Manifests:
                     current.files[p] = m.files[p]
             if g == "polar":
                 for sid in self._sessions:
-                    current.sessions[sid] = m.sessions[sid]
+                    if sid in m.sessions:
+                        current.sessions[sid] = m.sessions[sid]
+            if check:  # the in-memory check (if any) was against a read outside the lock: redo it here
+                reconcile(current, held())
+            current.lineage = lineage
             tx.write_state(self.paths.state_file(state_name(g)), current)  # type: ignore[attr-defined]
             self.groups[g] = current
             self._loaded[g] = msgspec.json.encode(current)

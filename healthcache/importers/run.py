@@ -6,7 +6,12 @@ Steps, each timed in the report:
    workspace's own folders are left out) and ``stat`` each file;
 2. **decide** – a file whose size and mtime match its manifest entry, or a
    Polar session whose id is already imported, is skipped without being
-   opened; everything else is opened;
+   opened; everything else is opened.  The manifests are trusted as they are
+   only when the cache is the one they were written for (its lineage, from
+   the index and ``stat``); otherwise the cache is parsed once and an entry
+   whose records it no longer holds is forgotten (``freshness.decide``), so
+   a restore that dropped records never hides them from the next import.
+   A file that failed is tried again on every run;
 3. **read** – the type comes from the content (``detect.sniff``); each file
    is read by its importer, in isolation: a corrupt, hostile or unknown file
    becomes a ``failed`` line with its reason and the others go on;
@@ -31,22 +36,23 @@ from typing import IO, Any, Literal
 
 import msgspec
 
+from healthcache.freshness import held_keys
 from healthcache.importers import archive, detect
 from healthcache.importers.base import Extracted, ImportFailed, Limits, NotAnActivity
 from healthcache.importers.manifest import (
     FileEntry,
     Manifests,
     MemberEntry,
+    Reconciled,
     SessionEntry,
     head_tail_hash,
     member_unchanged,
     unchanged_stat,
-    worth_retrying,
 )
 from healthcache.ingest import ingest
 from healthcache.merge import MergeReport
 from healthcache.model.records import SourceRecord
-from healthcache.store import SaveResult, Store
+from healthcache.store import SaveResult, Store, Transaction, trusted_lineage
 
 Outcome = Literal["imported", "skipped", "unchanged", "failed"]
 Progress = Callable[[str, int, int], None]
@@ -85,6 +91,18 @@ class ImportReport:
     dry_run: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     manifests_written: list[str] = field(default_factory=list)
+    reconciled: Reconciled | None = None  # the manifests were checked against the cache
+
+    @property
+    def reconcile_note(self) -> str | None:
+        """What checking the manifests against the cache found, for the report."""
+        r = self.reconciled
+        if r is None:
+            return None
+        return (
+            "the cache is not the one the import state describes (restored or changed since): "
+            f"checked {r.checked} file(s) against it, {r.stale} to read again"
+        )
 
     def counts(self) -> dict[str, int]:
         top = [f for f in self.files if not f.member]
@@ -117,6 +135,9 @@ class ImportReport:
             "backup": str(self.save.backup) if self.save and self.save.backup else None,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             "manifests_written": self.manifests_written,
+            "reconciled": None
+            if self.reconciled is None
+            else {"checked": self.reconciled.checked, "stale": self.reconciled.stale, "note": self.reconcile_note},
             "files": msgspec.to_builtins(self.files),
         }
 
@@ -152,6 +173,10 @@ def run_import(
 
     t1 = time.perf_counter()
     run = _Run(manifests=Manifests(paths), full=full, limits=limits or Limits(), progress=progress)
+    if not full and run.manifests.stale(trusted_lineage(paths)):
+        # The cache is not the one the manifests were written for: believe them only as far as it holds their records.
+        report.reconciled = run.manifests.check_against(held_keys(store.read().cache))
+        report.timings["reconcile"] = time.perf_counter() - t1
     run.results.extend(
         FileResult(path=m, status="failed", reason="no such file or folder (or not readable)", opened=False)
         for m in missing
@@ -174,10 +199,10 @@ def run_import(
     if dry_run:
         if records:
             report.merge = ingest(store, records, dry_run=True, lock_timeout=lock_timeout, on_wait=on_wait).report
-    elif records or any(True for _ in run.manifests.changed()):
+    elif records or run.manifests.pending():
 
-        def after_save(tx: Any, _saved: SaveResult) -> None:
-            report.manifests_written = run.manifests.write(tx)
+        def after_save(tx: Transaction, saved: SaveResult) -> None:
+            report.manifests_written = run.manifests.write(tx, saved.lineage or tx.lineage, lambda: held_keys(tx.cache))
 
         result = ingest(store, records, lock_timeout=lock_timeout, on_wait=on_wait, after_save=after_save)
         report.merge, report.save = result.report, result.save
@@ -241,12 +266,7 @@ def _one_file(run: _Run, path: str, st: os.stat_result) -> None:
             )
             return
     entry = m.lookup(path)
-    if (
-        not run.full
-        and entry is not None
-        and unchanged_stat(entry, st.st_size, st.st_mtime_ns)
-        and not worth_retrying(entry)
-    ):
+    if not run.full and entry is not None and unchanged_stat(entry, st.st_size, st.st_mtime_ns) and not _failed(entry):
         run.results.append(
             FileResult(path=path, status="unchanged", kind=entry.kind, opened=False, reason=_unchanged_reason(entry))
         )
@@ -270,7 +290,7 @@ def _one_file(run: _Run, path: str, st: os.stat_result) -> None:
         )
         return
     sha = hashlib.sha256(data).hexdigest()
-    if not run.full and entry is not None and entry.sha256 == sha and not worth_retrying(entry):
+    if not run.full and entry is not None and entry.sha256 == sha and not _failed(entry):
         m.touch(path, st.st_size, st.st_mtime_ns)
         run.results.append(
             FileResult(
@@ -320,9 +340,12 @@ def _one_file(run: _Run, path: str, st: os.stat_result) -> None:
         m.record_session(ex.records[0].source_id, SessionEntry(file=path, status="imported", keys=keys))
 
 
+def _failed(entry: FileEntry) -> bool:
+    """A file that failed, or an archive with a member that failed, is tried again on every run."""
+    return entry.status == "failed" or any(me.status == "failed" for me in entry.members.values())
+
+
 def _unchanged_reason(entry: FileEntry) -> str:
-    if entry.status == "failed":
-        return f"unchanged since it failed: {entry.reason}"
     if entry.status == "skipped":
         return f"unchanged since it was skipped: {entry.reason}"
     return "unchanged since it was imported"
@@ -432,7 +455,7 @@ def _streamed_file(run: _Run, path: str, st: os.stat_result, f: IO[bytes], kind:
     """Apple Health exports and archives: too big to hash on every change, so size + first/last MiB."""
     m = run.manifests
     digest = head_tail_hash(f, st.st_size)
-    if not run.full and entry is not None and entry.head_tail == digest and entry.status != "failed":
+    if not run.full and entry is not None and entry.head_tail == digest and not _failed(entry):
         m.touch(path, st.st_size, st.st_mtime_ns)
         run.results.append(
             FileResult(
