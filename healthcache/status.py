@@ -6,13 +6,15 @@ still match it, so a status on a large cache does not parse the cache.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from healthcache import backup, guard
-from healthcache.store import Store, read_baseline, read_index
+from healthcache.model.records import Cache, Tombstone
+from healthcache.store import Store, newest_tombstones, read_baseline, read_index
 
 
 def status(store: Store) -> dict[str, Any]:
@@ -24,33 +26,69 @@ def status(store: Store) -> dict[str, Any]:
         st = None
     index = read_index(paths)
     if st is None:
-        out.update(exists=False, activities=0, records=0, per_source={}, size_bytes=0, updated_at=None)
-    elif index is not None and index.size == st.st_size and index.mtime_ns == st.st_mtime_ns:
+        out.update(exists=False, size_bytes=0, updated_at=None, **_counts(0, 0, {}, {}, 0, []))
+    elif (
+        index is not None
+        and index.size == st.st_size
+        and index.mtime_ns == st.st_mtime_ns
+        and index.live_per_source is not None
+        and index.tombstones is not None
+    ):
         out.update(
             exists=True,
-            activities=index.activities,
-            records=index.records,
-            per_source=index.per_source,
             size_bytes=st.st_size,
             updated_at=index.updated_at,
+            **_counts(
+                index.activities,
+                index.records,
+                index.per_source,
+                index.live_per_source,
+                index.tombstones,
+                index.recent_tombstones,
+            ),
         )
     else:
         cache = store.read().cache
-        total, per_source = guard.record_counts(cache)
-        out.update(
-            exists=True,
-            activities=len(cache.activities),
-            records=total,
-            per_source=dict(sorted(per_source.items())),
-            size_bytes=st.st_size,
-            updated_at=cache.updated_at,
-        )
+        out.update(exists=True, size_bytes=st.st_size, updated_at=cache.updated_at, **summarise(cache))
     backups = backup.list_backups(paths.backups)
     out["backups"] = {"count": len(backups), "newest": backups[0].name if backups else None}
     baseline = read_baseline(paths)
     out["baseline"] = None if baseline is None else msgspec.to_builtins(baseline)
     out["sources"] = _source_states(paths.sync_state)
     return out
+
+
+def summarise(cache: Cache) -> dict[str, Any]:
+    """The counts ``status`` shows, from a parsed cache (the index holds the same)."""
+    live, per_source = guard.live_and_known_counts(cache)
+    total = sum(per_source.values())
+    recent = newest_tombstones(cache.tombstones)
+    return _counts(len(cache.activities), total, per_source, live, len(cache.tombstones), recent)
+
+
+def _counts(
+    activities: int,
+    records: int,
+    per_source: Mapping[str, int],
+    live_per_source: Mapping[str, int],
+    tombstones: int,
+    recent: Sequence[Tombstone],
+) -> dict[str, Any]:
+    """Live records (held by activities) apart from tombstoned ones: ``records`` and
+    ``per_source`` count both, as the guard and the baseline do."""
+    live = sum(live_per_source.values())
+    return {
+        "activities": activities,
+        "records": records,
+        "per_source": dict(sorted(per_source.items())),
+        "live_records": live,
+        "live_per_source": dict(sorted(live_per_source.items())),
+        "tombstones": {
+            "count": tombstones,
+            "records": records - live,
+            "newest": [{"id": t.id, "deleted_at": t.deleted_at, "reason": t.reason} for t in recent],
+        },
+    }
 
 
 def _source_states(folder: Path) -> dict[str, Any]:

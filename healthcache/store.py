@@ -55,6 +55,19 @@ class CacheIndex(msgspec.Struct, kw_only=True):
     # renewed by any save that may have dropped keys: state written under one
     # lineage describes records the cache still holds.
     lineage: str = ""
+    # For `status` without a parse (None: an index written before they were kept):
+    # records held by activities per source, and the tombstones, newest first.
+    live_per_source: dict[str, int] | None = None
+    tombstones: int | None = None
+    recent_tombstones: list[Tombstone] = []
+
+
+RECENT_TOMBSTONES = 5  # how many tombstones the index keeps for `status`
+
+
+def newest_tombstones(tombstones: list[Tombstone], n: int = RECENT_TOMBSTONES) -> list[Tombstone]:
+    """Newest first; of deletes within one second, the later one (appended last) first."""
+    return sorted(reversed(tombstones), key=lambda t: t.deleted_at, reverse=True)[:n]
 
 
 def lineage_of(index: CacheIndex) -> str:
@@ -432,7 +445,8 @@ class Transaction:
 
     def _write_index(self, cache: Cache, data: bytes, sha: str, lineage: str) -> CacheIndex:
         st = self.paths.cache.stat()
-        total, per_source = guard.record_counts(cache)
+        live, per_source = guard.live_and_known_counts(cache)
+        total = sum(per_source.values())
         index = CacheIndex(
             sha256=sha,
             size=len(data),
@@ -442,6 +456,9 @@ class Transaction:
             per_source=dict(sorted(per_source.items())),
             updated_at=cache.updated_at,
             lineage=lineage,
+            live_per_source=dict(sorted(live.items())),
+            tombstones=len(cache.tombstones),
+            recent_tombstones=newest_tombstones(cache.tombstones),
         )
         self.write_state(self.paths.index, index)
         return index

@@ -229,9 +229,14 @@ def status(ctx: Ctx) -> None:
             lines.append("  (no cache yet: run `healthcache import` or `healthcache sync`)")
         else:
             lines.append(
-                f"  {data['activities']} activities, {data['records']} records, {data['size_bytes'] / 1e6:.2f} MB, updated {data['updated_at']}"
+                f"  {data['activities']} activities, {data['live_records']} live records, {data['size_bytes'] / 1e6:.2f} MB, updated {data['updated_at']}"
             )
-            lines.append("  per source: " + (", ".join(f"{s} {n}" for s, n in data["per_source"].items()) or "none"))
+            lines.append(
+                "  per source: " + (", ".join(f"{s} {n}" for s, n in data["live_per_source"].items()) or "none")
+            )
+            tombs = data["tombstones"]
+            lines.append(f"  tombstones: {tombs['count']} (deleted records kept out: {tombs['records']})")
+            lines += [f"    {t['deleted_at']}  {t['id']}  {t['reason']}" for t in tombs["newest"]]
         lines.append(
             f"backups: {data['backups']['count']}"
             + (f", newest {data['backups']['newest']}" if data["backups"]["newest"] else "")
