@@ -225,3 +225,10 @@ def test_readme_table_documents_every_section_and_key() -> None:
     rows = set(re.findall(r"^\| `\[(\w+)\]` \| `(\w+)` \|", text, re.M))
     assert rows == {(name, key) for name, kind in SECTIONS.items() for key in kind.__struct_fields__}
     assert all(f"${name}" in text for name in ENV_OVERRIDES)
+
+
+@pytest.mark.parametrize("command", [("backups", "list"), ("paths",), ("dupes",), ("verify",)])
+def test_every_command_checks_the_config_first(run: Run, workspace: Store, command: tuple[str, ...]) -> None:
+    """Even a command that only lists or reads refuses a wrong configuration before it starts."""
+    write(workspace, "[backup]\nkeep_last = 3\n")
+    assert "did you mean [backups]?" in refused(run, workspace, *command)

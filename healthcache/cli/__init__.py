@@ -151,7 +151,9 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
         *args: Any, home: str | None, as_json: bool, quiet: bool, lock_timeout: float | None, **kwargs: Any
     ) -> Any:
         timeout = lock_timeout if lock_timeout is not None else _default_lock_timeout(quiet)
-        return func(*args, ctx=Ctx(home=home, as_json=as_json, quiet=quiet, lock_timeout=timeout), **kwargs)
+        ctx = Ctx(home=home, as_json=as_json, quiet=quiet, lock_timeout=timeout)
+        ctx.config()  # the configuration is validated before any command reads or writes anything
+        return func(*args, ctx=ctx, **kwargs)
 
     return wrapper
 
