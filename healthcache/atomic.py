@@ -4,6 +4,11 @@ Temp file in the same folder, fsync, rename over the target, fsync the folder.
 A crash at any point leaves either the old bytes or the new ones, never a mix,
 and a failure leaves the old file byte-identical with no temp file behind.
 Temp files a killed run left behind are swept by ``sweep_temp_files`` under the lock.
+
+An OS error at any step (disk full, no free inodes, read-only, permission)
+becomes a ``StorageError`` naming the path and what is safe.  Files replaced
+under the current write lock are noted (``saved_under_lock``), so a failure
+after the cache was saved can say exactly that.
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
+
+from healthcache.errors import StorageError
 
 TEMP_PREFIX = ".hc-tmp-"
 DEFAULT_MODE = 0o600
@@ -22,6 +30,61 @@ DEFAULT_MODE = 0o600
 _write: Callable[[int, bytes | memoryview], int] = os.write
 _fsync: Callable[[int], None] = os.fsync
 _replace: Callable[[str | Path, str | Path], None] = os.replace
+
+# Files replaced (and backups made) under the write lock now held; None outside a lock.
+_saved: ContextVar[list[Path] | None] = ContextVar("healthcache_saved_under_lock", default=None)
+
+
+@contextlib.contextmanager
+def journal() -> Iterator[None]:
+    """Note, for the block (the write lock's), every file the atomic path replaces."""
+    token = _saved.set([])
+    try:
+        yield
+    finally:
+        _saved.reset(token)
+
+
+def note_saved(path: Path) -> None:
+    """Record that ``path`` now holds new content (the atomic path and backups call this)."""
+    saved = _saved.get()
+    if saved is not None:
+        saved.append(Path(path))
+
+
+def saved_under_lock() -> list[Path] | None:
+    """Files written under the write lock now held, oldest first; None when no lock is held."""
+    saved = _saved.get()
+    return None if saved is None else list(saved)
+
+
+CACHE_NAME = "unified-cache.json"
+
+
+def what_is_safe(path: Path, what: str, consequence: str) -> str:
+    """What is safe after ``path`` (``what``: the index, a manifest...) could not be written.
+
+    Says whether the cache was saved earlier under this lock (and its backup),
+    so "saved, but the bookkeeping failed" is never told as "nothing changed".
+    """
+    saved = saved_under_lock()
+    if saved is None:
+        return f"{path} was left as it was; {consequence}"
+    at = next((i for i in range(len(saved) - 1, -1, -1) if saved[i].name == CACHE_NAME), None)
+    if at is None:
+        return f"The cache was not changed; {path} was left as it was; {consequence}"
+    backups = [p for p in saved[:at] if p.name.startswith("unified-cache-")]  # of the file it replaced
+    kept = f" (the previous file is kept as backup {backups[-1].name})" if backups else ""
+    return f"The cache WAS saved{kept}; only {what} at {path} could not be written: {consequence}"
+
+
+def _safe_default(path: Path, existed: bool) -> str:
+    if path.name == CACHE_NAME:
+        return (
+            "The cache was left exactly as it was (nothing was lost); "
+            "free space or fix the permissions, then run the command again."
+        )
+    return f"{path} was left as it was" if existed else f"{path} was not created"
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -40,13 +103,26 @@ def existing_mode(path: Path, default: int = DEFAULT_MODE) -> int:
         return default
 
 
-def save_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
+def save_atomic(path: Path, data: bytes, *, mode: int | None = None, safe: str | None = None) -> None:
     """Replace ``path`` with ``data`` atomically and durably.
 
     ``mode`` defaults to the existing file's mode, or 0600 for a new file: the
-    files we write hold personal health data or credentials.
+    files we write hold personal health data or credentials.  An OS error
+    raises ``StorageError`` (an ``OSError``) with ``safe``, or a default
+    saying the file was left as it was.
     """
     path = Path(path)
+    existed = path.exists()
+    try:
+        _save_atomic(path, data, mode)
+    except StorageError:
+        raise
+    except OSError as exc:
+        raise StorageError(path, "write", exc, safe or _safe_default(path, existed)) from exc
+    note_saved(path)
+
+
+def _save_atomic(path: Path, data: bytes, mode: int | None) -> None:
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     final_mode = existing_mode(path) if mode is None else mode
@@ -117,7 +193,13 @@ def sweep_temp_files(folder: Path) -> list[Path]:
         return removed
     for entry in folder.iterdir():
         if entry.name.startswith(TEMP_PREFIX):
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 entry.unlink()
-                removed.append(entry)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StorageError(
+                    entry, "remove the leftover temporary file", exc, "Nothing was read or written yet."
+                ) from exc
+            removed.append(entry)
     return removed

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from healthcache import atomic
 from healthcache.atomic import _fsync_dir, existing_mode, save_atomic
 from healthcache.config import RetentionPolicy
+from healthcache.errors import StorageError
 from healthcache.retention import Decision, Item, plan
 from healthcache.timeutil import stamp
 
@@ -78,11 +80,26 @@ def make_backup(cache_path: Path, folder: Path, sha256_hex: str, when: datetime,
     never modified in place; where links are impossible, the bytes are copied
     through the atomic save path.
     """
-    folder.mkdir(parents=True, exist_ok=True)
     dest = folder / backup_name(when, sha256_hex, corrupt=corrupt)
+    try:
+        _link_or_copy(cache_path, folder, dest)
+    except OSError as exc:
+        cause = exc.cause if isinstance(exc, StorageError) else exc
+        raise StorageError(
+            dest,
+            "back up the cache to",
+            cause,
+            f"The cache {cache_path} was not changed: no save happens without its backup.",
+        ) from cause
+    atomic.note_saved(dest)
+    return dest
+
+
+def _link_or_copy(cache_path: Path, folder: Path, dest: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
     if dest.exists():
         # Same second, same content: the backup we want is already there.
-        return dest
+        return
     try:
         os.link(cache_path, dest)
     except OSError as exc:
@@ -91,7 +108,6 @@ def make_backup(cache_path: Path, folder: Path, sha256_hex: str, when: datetime,
         save_atomic(dest, cache_path.read_bytes(), mode=existing_mode(cache_path))
     else:
         _fsync_dir(folder)
-    return dest
 
 
 def find(folder: Path, sha256_hex: str) -> Path | None:
@@ -104,9 +120,16 @@ def find(folder: Path, sha256_hex: str) -> Path | None:
 
 def write_backup(folder: Path, data: bytes, sha256_hex: str, when: datetime, mode: int | None = None) -> Path:
     """Keep ``data`` (a state just saved) as a backup of its own, through the atomic save path."""
-    folder.mkdir(parents=True, exist_ok=True)
     dest = folder / backup_name(when, sha256_hex)
-    save_atomic(dest, data, mode=mode)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        save_atomic(dest, data, mode=mode)
+    except OSError as exc:
+        cause = exc.cause if isinstance(exc, StorageError) else exc
+        safe = atomic.what_is_safe(
+            dest, "the backup copy of the state just saved", "the next save keeps a copy again; nothing is lost."
+        )
+        raise StorageError(dest, "write the backup", cause, safe) from cause
     return dest
 
 
@@ -125,11 +148,20 @@ def verify_backups(folder: Path) -> list[tuple[BackupInfo, str]]:
 
 
 def remove_backups(paths: list[Path]) -> None:
-    for p in paths:
-        with contextlib.suppress(FileNotFoundError):
-            p.unlink()
-    if paths:
-        _fsync_dir(paths[0].parent)
+    try:
+        for p in paths:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        if paths:
+            _fsync_dir(paths[0].parent)
+    except OSError as exc:
+        where = Path(exc.filename) if exc.filename else paths[0].parent
+        raise StorageError(
+            where,
+            "remove the old backup",
+            exc,
+            atomic.what_is_safe(where, "pruning old backups", "the old backups stay until a later prune."),
+        ) from exc
 
 
 def prune(folder: Path, policy: RetentionPolicy, *, dry_run: bool = False) -> tuple[list[Decision], list[Path]]:

@@ -6,7 +6,9 @@ the library never calls ``sys.exit`` and callers can catch a precise type.
 
 from __future__ import annotations
 
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -14,6 +16,7 @@ EXIT_USAGE = 2
 EXIT_INTEGRITY = 3
 EXIT_CORRUPT = 4
 EXIT_LOCK_BUSY = 75
+EXIT_INTERRUPTED = 130
 
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success",
@@ -22,6 +25,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_INTEGRITY: "integrity refusal: the save would have lost data; nothing was written",
     EXIT_CORRUPT: "corrupt input: the cache, a backup or a state file cannot be read; nothing was written",
     EXIT_LOCK_BUSY: "another healthcache run holds the write lock",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); every file is either as it was or completely written",
 }
 
 
@@ -37,6 +41,10 @@ class HealthcacheError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n{self.hint}"
+
+    def json_fields(self) -> dict[str, Any]:
+        """What a ``--json`` failure object carries beside ``error`` and ``exit_code``."""
+        return {}
 
 
 class UsageError(HealthcacheError):
@@ -67,9 +75,19 @@ class IntegrityRefused(HealthcacheError):
 
     exit_code = EXIT_INTEGRITY
 
-    def __init__(self, message: str, violations: list[object]) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, violations: list[object], *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
         self.violations = violations
+
+    def json_fields(self) -> dict[str, Any]:
+        # Every violation, however many the message had room for.
+        return {"violations": [_plain(v) for v in self.violations]}
+
+
+def _plain(value: object) -> object:
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return str(value)
 
 
 class LockBusy(HealthcacheError):
@@ -94,3 +112,35 @@ class SourceError(HealthcacheError):
 
 class AuthRequired(SourceError):
     """Stored credentials are missing or no longer accepted."""
+
+
+class StorageError(HealthcacheError, OSError):
+    """The OS refused a write (disk full, no free inodes, quota, read-only, permission).
+
+    Names the path, the step that failed and what is safe, so the user knows
+    whether anything changed.  It is an ``OSError`` too (``errno`` is the
+    cause's), so code that handles OS errors keeps working.
+    """
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, path: Path | str, step: str, cause: OSError, safe: str) -> None:
+        self.path = Path(path)
+        self.step = step
+        self.cause = cause
+        self.safe = safe
+        what = cause.strerror or str(cause) or type(cause).__name__
+        HealthcacheError.__init__(self, f"could not {step} {self.path}: {what}", hint=safe)
+        self.errno = cause.errno
+        self.strerror = cause.strerror
+        self.filename = str(self.path)
+
+    def __str__(self) -> str:
+        return HealthcacheError.__str__(self)
+
+    def with_safe(self, safe: str) -> StorageError:
+        """The same failure, with what is safe told more exactly by a caller who knows more."""
+        return StorageError(self.path, self.step, self.cause, safe)
+
+    def json_fields(self) -> dict[str, Any]:
+        return {"path": str(self.path), "errno": self.errno}

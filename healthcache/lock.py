@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from healthcache.errors import LockBusy
+from healthcache import atomic
+from healthcache.errors import LockBusy, StorageError
 
 POLL_SECONDS = 0.05
 
@@ -40,8 +41,16 @@ def write_lock(
     that many seconds; giving up raises ``LockBusy`` naming the holder's pid.
     ``on_wait`` is called once with the holder when we have to wait.
     """
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError as exc:
+        raise StorageError(
+            lock_path,
+            "take the write lock",
+            exc,
+            "Nothing was read or written. Check that the workspace is writable (and not full), then try again.",
+        ) from exc
     try:
         deadline = None if timeout is None else time.monotonic() + timeout
         told = False
@@ -58,10 +67,13 @@ def write_lock(
                     told = True
                 # Blocking flock cannot time out, so poll; only a waiting run pays this.
                 time.sleep(POLL_SECONDS)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        # The pid is only a note for waiting runs: a full disk must not stop the lock.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         try:
-            yield
+            with atomic.journal():
+                yield
         finally:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)

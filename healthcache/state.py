@@ -13,7 +13,10 @@ import msgspec
 
 from healthcache import atomic, codec
 from healthcache.config import Paths
-from healthcache.errors import CorruptInput
+from healthcache.errors import CorruptInput, StorageError
+
+INDEX_NAME = "cache-index.json"
+BASELINE_NAME = ".data-integrity-baseline.json"
 
 
 def load[T](paths: Paths, name: str, kind: type[T], default: T) -> T:
@@ -33,6 +36,25 @@ def load[T](paths: Paths, name: str, kind: type[T], default: T) -> T:
         ) from exc
 
 
+def describe(path: Path) -> tuple[str, str]:
+    """What a state file is, and what its write failing means: (what, consequence)."""
+    if path.name == INDEX_NAME:
+        return "the cache index", "it is only a hint; the next run reads the cache in full once. Nothing is lost."
+    if path.name == BASELINE_NAME:
+        return "the baseline", "the previous baseline stands; record it again with: healthcache verify --baseline"
+    return (
+        f"the {path.stem} state (cursor, last sync, import manifest)",
+        "the next sync or import fetches or reads those activities again and finds them merged; nothing is lost.",
+    )
+
+
 def save(path: Path, value: object) -> None:
-    """Write a state document (cursor, manifest, baseline, index); the caller holds the write lock."""
-    atomic.save_atomic(path, codec.encode_json(value))
+    """Write a state document (cursor, manifest, baseline, index); the caller holds the write lock.
+
+    A failure says what is safe, and whether the cache was saved before it
+    under the same lock (``atomic.what_is_safe``).
+    """
+    try:
+        atomic.save_atomic(path, codec.encode_json(value))
+    except StorageError as exc:
+        raise exc.with_safe(atomic.what_is_safe(path, *describe(path))) from exc.cause

@@ -27,7 +27,7 @@ import msgspec
 
 from healthcache import GENERATOR, codec
 from healthcache.config import Config, Paths
-from healthcache.errors import CorruptInput, HealthcacheError
+from healthcache.errors import EXIT_LOCK_BUSY, CorruptInput, HealthcacheError
 from healthcache.export import tables
 from healthcache.model.records import Activity
 from healthcache.store import Store, read_index
@@ -45,7 +45,7 @@ class ExportError(HealthcacheError):
 
 
 class ExportLockTimeout(ExportError):
-    exit_code = 75
+    exit_code = EXIT_LOCK_BUSY
 
 
 class MirrorState(msgspec.Struct, kw_only=True):
