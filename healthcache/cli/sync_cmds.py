@@ -50,7 +50,7 @@ def _render_step(step: Any) -> list[str]:
         line += f"  ambiguous {step.ambiguous}"
     if step.tombstoned:
         line += f"  deleted-before {step.tombstoned}"
-    lines = [line]
+    lines = [line, *(f"{'':<7} {note}" for note in step.notes)]
     if step.saved:
         lines.append(f"{'':<7} saved the cache" + (f" (backup {step.backup})" if step.backup else ""))
     verbs = {"new": "would add", "updated": "would update", "merged": "would merge", "ambiguous": "unsure about"}

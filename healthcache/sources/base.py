@@ -64,6 +64,8 @@ class SourceState(msgspec.Struct, kw_only=True, omit_defaults=True):
     rate_limit_reason: str | None = None
     # source_id -> [digest of the raw payload last merged, start]: "nothing new" without the cache.
     seen: dict[str, Seen] = {}
+    # The cache lineage ``seen`` was last checked against: under another one, ``seen`` is only a hint.
+    lineage: str | None = None
 
 
 class BackfillState(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -232,6 +234,7 @@ class StepReport:
     backup: str | None = None
     errors: list[str] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would change
+    notes: list[str] = field(default_factory=list)  # worth telling, not a failure
 
     @property
     def failed(self) -> bool:
@@ -256,6 +259,7 @@ class StepReport:
             "backup": self.backup,
             "errors": list(self.errors),
             "changes": list(self.changes),
+            "notes": list(self.notes),
         }
 
 

@@ -6,8 +6,13 @@ fails half-way; records normalised one by one (a bad payload is reported and
 skipped, never half-imported); then either
 
 - nothing new (every payload known and unchanged since it was last merged, and
-  the cache still holds the source's records): only the state file is written,
-  under the lock, and the cache is neither parsed nor touched; or
+  the cache still holds its record): only the state file is written, under the
+  lock, and the cache is not touched.  The state is a hint: it is believed
+  without parsing the cache only when it was written under the cache's current
+  lineage (``store.trusted_lineage``); otherwise (after ``restore --force``,
+  an edit outside healthcache) each known payload is checked against the
+  records the cache holds (``freshness.decide``), and what is missing is
+  merged again; or
 - ``ingest``: merge, guard, back up and save, with the state written in the
   same lock after the save.
 
@@ -35,7 +40,8 @@ from healthcache.errors import (
     HealthcacheError,
     SourceError,
 )
-from healthcache.model.records import Cache, HRSplit, SourceRecord
+from healthcache.freshness import decide, held_keys, needs_check
+from healthcache.model.records import HRSplit, SourceRecord
 from healthcache.normalise import normaliser
 from healthcache.sources.base import (
     SEEN_KEEP_DAYS,
@@ -134,38 +140,6 @@ class SyncResult:
             "failed": [s.source for s in self.failed],
             "steps": [s.as_dict() for s in self.steps],
         }
-
-
-def held_keys(cache: Cache) -> set[str]:
-    """Every record key the cache holds, live or tombstoned."""
-    keys: set[str] = set()
-    for act in cache.activities:
-        keys.update(act.record_keys())
-    for tomb in cache.tombstones:
-        keys.update(tomb.record_keys())
-    return keys
-
-
-def cache_holds(paths: Paths, source: str, known: int) -> bool:
-    """Whether the cache still holds this source's records, judged from the index only.
-
-    The index is trusted only when it describes the file on disk (same size
-    and mtime); the guard stops any save that drops a record, so a count at
-    least as large as what we merged means nothing of ours is missing.  A
-    forced restore changes the file, so the next sync takes the merge path.
-    """
-    from healthcache.store import read_index
-
-    index = read_index(paths)
-    if index is None:
-        return False
-    try:
-        st = paths.cache.stat()
-    except FileNotFoundError:
-        return False
-    if st.st_size != index.size or st.st_mtime_ns != index.mtime_ns:
-        return False
-    return index.per_source.get(source, 0) >= known
 
 
 def sync(
@@ -336,10 +310,20 @@ def _run_source(
 
     horizon = utc_iso(now - timedelta(days=max(options.days, SEEN_KEEP_DAYS)))
 
-    def update(current: SourceState, merged: dict[str, Seen]) -> SourceState:
-        seen = {sid: entry for sid, entry in current.seen.items() if entry.start >= horizon}
+    def update(
+        current: SourceState, merged: dict[str, Seen], held: frozenset[str] | None, lineage: str | None
+    ) -> SourceState:
+        """The state after this run; ``held``: the cache's record keys, when known, to drop what it lacks;
+        ``lineage``: the lineage the kept entries were checked against (None: keep the recorded one)."""
+        seen = {
+            sid: entry
+            for sid, entry in current.seen.items()
+            if entry.start >= horizon and (held is None or f"{source}:{sid}" in held)
+        }
         seen.update(merged)
         changes: dict[str, Any] = {"last_attempt": stamp, "seen": seen}
+        if lineage is not None:
+            changes["lineage"] = lineage
         if error is None and not rejected:
             changes.update(
                 last_success=stamp,
@@ -358,10 +342,24 @@ def _run_source(
             changes["rate_limit_reason"] = error.message
         return msgspec.structs.replace(current, **changes)
 
-    known = bool(records) and all(st.seen.get(r.source_id) == digests[r.source_id] for r in records)
-    # ``seen`` may keep less than the index counts (old entries are pruned), never more.
-    if known:
-        known = cache_holds(paths, source, len(st.seen))
+    from healthcache.store import trusted_lineage
+
+    unchanged = {r.source_id: st.seen.get(r.source_id) == digests[r.source_id] for r in records}
+    trusted = trusted_lineage(paths)
+    held: frozenset[str] | None = None
+    checked_at: str | None = None  # the lineage of the cache ``held`` was read from, when it is trusted
+    if any(unchanged.values()) and needs_check(st.lineage, trusted):
+        # The state was not written for this cache (restored, changed outside): check it against the cache.
+        held = held_keys(store.read().cache)
+        checked_at = trusted if trusted is not None and trusted_lineage(paths) == trusted else None
+    decisions = [decide(unchanged[r.source_id], [r.key], held) for r in records]
+    known = bool(records) and not any(d.open for d in decisions)
+    if held is not None:
+        again = sum(1 for d in decisions if d.missing)
+        report.notes.append(
+            "the cache is not the one the sync state describes (restored or changed since): "
+            f"checked {sum(unchanged.values())} known payload(s) against it, {again} to merge again"
+        )
 
     if options.dry_run:
         planned[source] = records  # merged with the other sources' in one preview by ``sync``
@@ -371,17 +369,25 @@ def _run_source(
 
         def after_save(tx: Transaction, save: SaveResult) -> None:
             # Only what the saved cache really holds counts as merged, whatever the
-            # merge decided for it (an ambiguous record may have been left out).
-            held = held_keys(tx.cache)
-            merged = {sid: d for sid, d in digests.items() if f"{source}:{sid}" in held}
-            write_states(tx.paths, {source: lambda cur: update(cur, merged)})
+            # merge decided for it (an ambiguous record may have been left out); and
+            # only what it holds stays in ``seen``, now checked against this very cache.
+            saved_keys = held_keys(tx.cache)
+            merged = {sid: d for sid, d in digests.items() if f"{source}:{sid}" in saved_keys}
+            lineage = save.lineage or tx.lineage
+            write_states(tx.paths, {source: lambda cur: update(cur, merged, saved_keys, lineage)})
 
         result = ingest(store, records, lock_timeout=lock_timeout, on_wait=on_wait, after_save=after_save)
         _record_result(report, result.report.entries, result.save, records)
     else:
         # Nothing new (or nothing fetched): bookkeeping only; the cache is not read.
         report.unchanged = len(records) if known else 0
-        update_states_locked(paths, {source: lambda cur: update(cur, {})}, lock_timeout=lock_timeout, on_wait=on_wait)
+
+        def bookkeeping(cur: SourceState) -> SourceState:
+            # The checked entries are blessed with the lineage only if the cache is still the one checked.
+            lineage = checked_at if checked_at is not None and trusted_lineage(paths) == checked_at else None
+            return update(cur, {}, held, lineage)
+
+        update_states_locked(paths, {source: bookkeeping}, lock_timeout=lock_timeout, on_wait=on_wait)
 
     if error is not None:
         raise error
