@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "link": ("healthcache.cli.merge_cmds:link", "Declare two records the same workout."),
     "unlink": ("healthcache.cli.merge_cmds:unlink", "Declare two records distinct workouts and split them."),
     "export": ("healthcache.cli.export_cmds:export", "Mirror the cache into SQLite or PostgreSQL."),
+    "report": ("healthcache.cli.report_cmds:report", "Write an offline HTML report of your data's health and training."),
     "list": ("healthcache.cli.view_cmds:list_", "List activities, newest first, with their short ids."),
     "show": ("healthcache.cli.view_cmds:show", "Show one activity: every field, its sources, HR splits, how it was joined."),
     "stats": ("healthcache.cli.view_cmds:stats", "Totals per week, month or year and sport, with HR coverage."),
