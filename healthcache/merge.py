@@ -75,6 +75,7 @@ DISTANCE_ABS_M = 100.0  # distances within max(100 m, 2 %)
 DISTANCE_REL = 0.02
 DURATION_REL = 0.05  # durations within 5 % when a distance is missing
 FILE_NAME_MAX_S = 86_400.0  # a bare file-name reference must at least be the same day
+LINK_MAX_S = 26 * 3600.0  # a manual link spans any clock or time-zone error, not days (--force does)
 NEAR_FACTOR = 2.0  # a near miss fails one check by at most this factor
 
 # Sources that are one platform under another name: an account export carries the
@@ -885,6 +886,25 @@ def _pair(link: Link) -> frozenset[str]:
     return frozenset(link.ids)
 
 
+def link_refusal(a: Measured, b: Measured) -> str | None:
+    """Why two records cannot plausibly be one workout, or None.
+
+    A link exists to join what the heuristic missed (a watch with a wrong clock or
+    a time-zone shift of hours), so starts up to LINK_MAX_S apart are accepted;
+    days apart, or sports of different families, is a typo in an id.
+    """
+    reasons = []
+    delta = abs(epoch(b.start_time) - epoch(a.start_time))
+    if delta > LINK_MAX_S:
+        reasons.append(
+            f"their starts are {_span(delta)} apart ({a.start_time} and {b.start_time}; "
+            f"no clock or time-zone error spans more than {_span(LINK_MAX_S)})"
+        )
+    if not sports.compatible(a.sport, b.sport):
+        reasons.append(f"their sports {a.sport} and {b.sport} cannot be one workout")
+    return " and ".join(reasons) or None
+
+
 def link_records(
     cache: Cache,
     a: str,
@@ -893,9 +913,11 @@ def link_records(
     now: str,
     preference: Sequence[str] = DEFAULT_PREFERENCE,
     normalise: Normaliser | None = None,
+    force: bool = False,
 ) -> tuple[Cache, MergeReport]:
     """Record that a and b are one workout and join their activities now.
 
+    Refused (UsageError) when ``link_refusal`` objects, unless ``force``.
     Distinct links between the two activities are dropped: this is the newer decision.
     """
     a, b = _check_ident(a), _check_ident(b)
@@ -915,6 +937,12 @@ def link_records(
     if xa.id == xb.id:
         entry = ReportEntry(key=b, activity_id=xa.id, outcome="unchanged", rule="link", detail="already one activity")
     else:
+        why = None if force else link_refusal(xa, xb)
+        if why:
+            raise UsageError(
+                f"refusing to link {a} and {b}: {why}; nothing was changed",
+                hint=f"If they really are one workout: healthcache link {a} {b} --force",
+            )
         shared = sorted(set(xa.source_ids) & set(xb.source_ids))
         if shared:
             s = shared[0]
@@ -1216,4 +1244,87 @@ def near_misses(cache: Cache) -> list[NearMiss]:
             else:
                 continue
             out.append(NearMiss(a=a.id, b=b.id, start_time=a.start_time, reasons=reasons, comparison=cmp.as_dict()))
+    return out
+
+
+class PossibleCopies(msgspec.Struct, kw_only=True):
+    """Separate activities of one source that measure as one workout: likely the same
+    recording imported twice (a re-exported or re-saved file).  Never merged
+    automatically (one source's records are never joined); removing is the user's call."""
+
+    source: str
+    start_time: str
+    sport: str
+    keep: str  # the activity with the most sources and fields: the one to keep
+    copies: list[str]  # the others
+    reasons: list[str]  # each copy measured against ``keep``
+    commands: list[str]  # how to remove the copies
+
+
+def _fullness(act: Activity) -> tuple[int, int, str, str]:
+    present = sum(1 for name in SUMMARY_FIELDS if _has_value(name, getattr(act, name)))
+    return (-len(act.source_ids), -(present + bool(act.hr_splits)), act.first_seen_at, act.id)
+
+
+def same_source_copies(cache: Cache) -> list[PossibleCopies]:
+    """Activities sharing a source whose starts, sport and distance (or duration) pass
+    the heuristic's limits, grouped (transitively) per source; a distinct link between
+    two of them (``unlink``) keeps that pair out."""
+    acts = sorted(cache.activities, key=sort_key)
+    starts = [epoch(a.start_time) for a in acts]
+    distinct = {_pair(x) for x in cache.links if x.kind == "distinct"}
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def root(node: tuple[str, str]) -> tuple[str, str]:
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    measured: dict[tuple[str, str, str], Comparison] = {}
+    for i, a in enumerate(acts):
+        plat_a = {platform(s) for s in a.source_ids}
+        keys_a = set(_keys(a))
+        j = i + 1
+        while j < len(acts) and starts[j] - starts[i] <= WINDOW_S:
+            b = acts[j]
+            j += 1
+            shared = plat_a & {platform(s) for s in b.source_ids}
+            if not shared or a.sport != b.sport:
+                continue
+            cmp = compare(a, b)
+            if not cmp.matches or any(frozenset((x, y)) in distinct for x in keys_a for y in _keys(b)):
+                continue
+            for plat in shared:
+                measured[(plat, a.id, b.id)] = measured[(plat, b.id, a.id)] = cmp
+                parent[root((plat, b.id))] = root((plat, a.id))
+    by_id = {a.id: a for a in acts}
+    clusters: dict[tuple[str, str], list[Activity]] = {}
+    for node in parent:
+        clusters.setdefault(root(node), []).append(by_id[node[1]])
+    out: list[PossibleCopies] = []
+    for (plat, _), members in clusters.items():
+        if len(members) < 2:
+            continue
+        keep, *copies = sorted(members, key=_fullness)
+        copies.sort(key=sort_key)
+        reasons, commands = [], []
+        for c in copies:
+            cmp = measured.get((plat, keep.id, c.id)) or compare(keep, c)
+            reasons.append(f"{c.id}: {cmp.describe()}")
+            others = sorted(s for s in c.source_ids if platform(s) != plat)
+            note = f"  # also holds {', '.join(others)}: unlink it first to keep them" if others else ""
+            commands.append(f'healthcache delete {c.id} --reason "duplicate of {keep.id}"{note}')
+        out.append(
+            PossibleCopies(
+                source=plat,
+                start_time=keep.start_time,
+                sport=keep.sport,
+                keep=keep.id,
+                copies=[c.id for c in copies],
+                reasons=reasons,
+                commands=commands,
+            )
+        )
+    out.sort(key=lambda p: (p.start_time, p.source, p.keep))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from healthcache import normalise
 from healthcache.ingest import ingest
 from healthcache.store import Store
-from tests.conftest import Run
+from tests.conftest import CORPUS, Run
 from tests.test_merge_payloads import T0, garmin, strava, use_test_normalisers
 
 pytestmark = pytest.mark.usefixtures(use_test_normalisers.__name__)
@@ -126,4 +127,56 @@ def test_link_waits_for_no_one_under_cron(run: Run, filled: Store) -> None:
 def test_dupes_on_an_empty_workspace(run: Run) -> None:
     result = run("dupes", "--explain", "--near-misses")
     assert result.exit_code == 0
-    assert result.output.splitlines() == ["0 activities merged from several sources", "0 near misses (kept apart)"]
+    assert result.output.splitlines() == [
+        "0 activities merged from several sources",
+        "0 near misses (kept apart)",
+        "0 possible copies within one source (never merged automatically: one source's records stay apart)",
+    ]
+
+
+def test_link_refuses_records_days_apart_or_of_other_sports_unless_forced(run: Run, filled: Store) -> None:
+    ingest(filled, [strava(888, T0 + timedelta(days=5))])
+    before = filled.paths.cache.read_bytes()
+    far = run("link", "garmin:555", "strava:888")
+    assert far.exit_code == 2
+    assert "refusing to link garmin:555 and strava:888: their starts are 72.0 h apart" in far.output
+    assert "healthcache link garmin:555 strava:888 --force" in far.output
+    sport = run("link", "garmin:333", "strava:444")
+    assert sport.exit_code == 2 and "sports cycling and running cannot be one workout" in sport.output
+    assert filled.paths.cache.read_bytes() == before
+    forced = run("link", "garmin:555", "strava:888", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert frozenset({"garmin:555", "strava:888"}) in grouping(filled)
+
+
+def test_near_misses_list_copies_within_one_source_and_how_to_remove_them(run: Run, filled: Store) -> None:
+    day10 = T0 + timedelta(days=10)
+    ingest(filled, [garmin(777, day10), garmin(778, day10 + timedelta(seconds=30)), garmin(779, day10 + 9 * MIN)])
+    before = filled.paths.cache.read_bytes()
+    data = json.loads(run("dupes", "--near-misses", "--json").output)
+    (copies,) = data["same_source_copies"]
+    assert (copies["source"], copies["keep"], copies["copies"]) == ("garmin", "garmin:777", ["garmin:778"])
+    command = 'healthcache delete garmin:778 --reason "duplicate of garmin:777"'
+    assert copies["commands"] == [command]
+    text = run("dupes", "--near-misses").output
+    assert "1 possible copy within one source" in text and command in text
+    assert filled.paths.cache.read_bytes() == before  # listed, never merged
+    removed = run(*shlex.split(command)[1:])
+    assert removed.exit_code == 0, removed.output
+    assert json.loads(run("dupes", "--near-misses", "--json").output)["same_source_copies"] == []
+
+
+@pytest.mark.skipif(not (CORPUS / "fit").is_dir(), reason="the shared device corpus is not present")
+def test_corpus_copies_of_one_2012_workout_are_listed(run: Run, store: Store) -> None:
+    """The corpus holds seven FIT files of one 2012 SDK example run (re-saved, chained, cut short)."""
+    imported = run("import", str(CORPUS / "fit"), "--quiet")
+    assert imported.exit_code in (0, 1), imported.output  # one empty corpus file fails by design
+    cache = store.read().cache
+    same_start = sorted(a.id for a in cache.activities if a.start_time == "2012-04-09T21:22:26Z")
+    assert len(same_start) == 7 and all(i.startswith("fit:") for i in same_start)
+    data = json.loads(run("dupes", "--near-misses", "--json").output)
+    found = [c for c in data["same_source_copies"] if c["start_time"] == "2012-04-09T21:22:26Z"]
+    assert len(found) == 1
+    assert found[0]["source"] == "fit" and sorted([found[0]["keep"], *found[0]["copies"]]) == same_start
+    assert len(found[0]["commands"]) == 6
+    assert len(store.read().cache.activities) == len(cache.activities)

@@ -189,3 +189,23 @@ def test_near_misses_say_what_kept_them_apart() -> None:
     assert "sports cycling and running differ" in found[("garmin:111", "strava:222")]
     assert found[("garmin:333", "strava:444")][0].startswith("starts 6 min apart")
     assert found[("garmin:555", "strava:666")][0].startswith("distance differs by 300 m (2.9 %)")
+
+
+def test_link_refuses_starts_days_apart_or_incompatible_sports_unless_forced() -> None:
+    hour = timedelta(hours=1)
+    cache = merged(
+        garmin(1),
+        strava(2, T0 + 25 * hour),  # a wrong clock or time zone: still linkable
+        strava(3, T0 + 27 * hour),  # beyond any time-zone error
+        strava(4, T0 + 10 * MIN, sport_type="Ride"),  # a ride beside a run
+    )
+    joined, _ = link_records(cache, "garmin:1", "strava:2", now=LATER)
+    assert frozenset({"garmin:1", "strava:2"}) in grouping(checked(cache, joined))
+    with pytest.raises(UsageError, match=r"starts are 27\.0 h apart") as far:
+        link_records(cache, "garmin:1", "strava:3", now=LATER)
+    assert "healthcache link garmin:1 strava:3 --force" in str(far.value)
+    with pytest.raises(UsageError, match="sports running and cycling cannot be one workout"):
+        link_records(cache, "garmin:1", "strava:4", now=LATER)
+    for other in ("strava:3", "strava:4"):
+        forced, _ = link_records(cache, "garmin:1", other, now=LATER, force=True)
+        assert frozenset({"garmin:1", other}) in grouping(checked(cache, forced))

@@ -15,7 +15,7 @@ from healthcache.cli import Ctx, common_options
 @click.option(
     "--near-misses",
     is_flag=True,
-    help="Also list separate activities that almost matched, and what kept them apart.",
+    help="Also list separate activities that almost matched, what kept them apart, and possible copies within one source.",
 )
 @common_options
 def dupes(ctx: Ctx, explain: bool, near_misses: bool) -> None:
@@ -29,9 +29,11 @@ def dupes(ctx: Ctx, explain: bool, near_misses: bool) -> None:
     cache = store.read().cache
     groups = m.groups(cache, explain=explain, preference=store.config.preference)
     misses = m.near_misses(cache) if near_misses else []
+    copies = m.same_source_copies(cache) if near_misses else []
     data: dict[str, Any] = {"groups": msgspec.to_builtins(groups)}
     if near_misses:
         data["near_misses"] = msgspec.to_builtins(misses)
+        data["same_source_copies"] = msgspec.to_builtins(copies)
 
     def text() -> str:
         n = len(groups)
@@ -45,21 +47,40 @@ def dupes(ctx: Ctx, explain: bool, near_misses: bool) -> None:
             lines.append(f"{len(misses)} near misses (kept apart)")
             for miss in misses:
                 lines.append(f"{miss.a} / {miss.b}  {miss.start_time}  " + "; ".join(miss.reasons))
+            lines += _render_copies(copies)
         return "\n".join(lines)
 
     ctx.emit(data, text)
 
 
-def _apply(ctx: Ctx, action: Literal["link", "unlink"], a: str, b: str) -> None:
+def _render_copies(copies: list[Any]) -> list[str]:
+    n = sum(len(c.copies) for c in copies)
+    lines = [
+        f"{n} possible {'copy' if n == 1 else 'copies'} within one source "
+        "(never merged automatically: one source's records stay apart)"
+    ]
+    for c in copies:
+        lines.append(f"{c.source}  {c.start_time}  {c.sport}  keep {c.keep}, {len(c.copies)} more:")
+        lines += [f"    {reason}" for reason in c.reasons]
+    if copies:
+        lines.append("to remove the copies (a tombstone keeps each from coming back):")
+        lines += [f"    {cmd}" for c in copies for cmd in c.commands]
+    return lines
+
+
+def _apply(ctx: Ctx, action: Literal["link", "unlink"], a: str, b: str, *, force: bool = False) -> None:
     """One implementation behind link and unlink: decide under the lock, save through the guard."""
     from healthcache import merge as m
     from healthcache.cli.render import render_merge_report
     from healthcache.timeutil import utc_iso
 
     store = ctx.store()
-    decide = m.link_records if action == "link" else m.unlink_records
     with ctx.transaction(store) as tx:
-        new, report = decide(tx.cache, a, b, now=utc_iso(store.clock()), preference=store.config.preference)
+        now, pref = utc_iso(store.clock()), store.config.preference
+        if action == "link":
+            new, report = m.link_records(tx.cache, a, b, now=now, preference=pref, force=force)
+        else:
+            new, report = m.unlink_records(tx.cache, a, b, now=now, preference=pref)
         saved = tx.save(new)
     data: dict[str, Any] = {
         "action": action,
@@ -83,14 +104,17 @@ def _apply(ctx: Ctx, action: Literal["link", "unlink"], a: str, b: str) -> None:
 @click.command()
 @click.argument("a")
 @click.argument("b")
+@click.option("--force", is_flag=True, help="Link even records days apart or of incompatible sports.")
 @common_options
-def link(ctx: Ctx, a: str, b: str) -> None:
+def link(ctx: Ctx, a: str, b: str, force: bool) -> None:
     """Declare A and B (activity ids, aliases or source:id keys) one workout, and join them now.
 
     The decision is kept: automatic rules will never split them.  Two records
     of one source cannot be linked (an activity holds one record per source).
+    Records whose starts are more than 26 h apart (beyond any clock or time-zone
+    error) or whose sports cannot be one workout are refused (exit 2) unless --force.
     """
-    _apply(ctx, "link", a, b)
+    _apply(ctx, "link", a, b, force=force)
 
 
 @click.command()
