@@ -152,6 +152,23 @@ def plan(current: Cache, target: Cache, backup_path: Path) -> RestorePlan:
     return result
 
 
+def dropped_activities(p: RestorePlan) -> list[guard.Violation]:
+    """Activities present now that the restore would remove, beyond what the guard names.
+
+    The guard counts records, so an activity whose records the backup holds
+    inside another one (an ``unlink`` undone) passes it; the README promises
+    that a restore dropping an activity present now needs ``--force``.
+    """
+    named = {v.subject for v in p.violations}
+    return [
+        guard.Violation(
+            "dropped_activity", i, "present now as an activity; the backup does not have it (a split would be undone)"
+        )
+        for i in p.dropped
+        if i not in named
+    ]
+
+
 def restore(
     store: Store,
     name: str | None,
@@ -171,6 +188,7 @@ def restore(
         target = union(current, restored) if merge else restored
         result_plan = plan(current, target, backup_path)
         result_plan.violations = tx.check(target)
+        result_plan.violations += dropped_activities(result_plan)
         mode = "merge" if merge else "force" if force else "replace"
         if dry_run:
             return RestoreResult(result_plan, mode, None, tx.corrupt is not None)

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from healthcache import backup, codec, guard
-from healthcache.errors import EXIT_CORRUPT, EXIT_INTEGRITY, EXIT_OK, CorruptInput
+from healthcache.errors import CorruptInput
 from healthcache.model.records import Cache, sort_key
+from healthcache.outcome import Failure, Outcome, exit_status
 from healthcache.store import Store, read_baseline, read_index
 from healthcache.timeutil import utc_iso
 
@@ -31,6 +32,16 @@ class Problem:
         return f"[{self.kind}] {self.subject}: {self.detail}"
 
 
+# What each kind of problem means for the exit status: unreadable or invalid is corrupt, below the baseline a loss.
+PROBLEM_OUTCOME: dict[str, Outcome] = {
+    "corrupt": Outcome.CORRUPT,
+    "schema": Outcome.CORRUPT,
+    "invariant": Outcome.CORRUPT,
+    "backup": Outcome.CORRUPT,
+    "baseline": Outcome.INTEGRITY,
+}
+
+
 @dataclass
 class VerifyReport:
     cache: Path
@@ -43,14 +54,27 @@ class VerifyReport:
     backups_checked: int = 0
     strict: bool = False
 
+    def failures(self, hint: str | None = None) -> list[Failure]:
+        """The problems as typed failures, one per outcome; ``hint`` is the next step for a corrupt cache."""
+        by_outcome: dict[Outcome, list[Problem]] = {}
+        for p in self.problems:
+            by_outcome.setdefault(PROBLEM_OUTCOME.get(p.kind, Outcome.ERROR), []).append(p)
+        out = []
+        for outcome, problems in by_outcome.items():
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            next_step = hint if outcome is Outcome.CORRUPT and self.cache_corrupt else None
+            out.append(Failure(outcome, f"verify: {first}{more}", hint=next_step))
+        return out
+
+    @property
+    def cache_corrupt(self) -> bool:
+        """The cache file itself cannot be read (a restore is the way back)."""
+        return any(p.kind == "corrupt" and p.subject == str(self.cache) for p in self.problems)
+
     @property
     def exit_code(self) -> int:
-        kinds = {p.kind for p in self.problems}
-        if kinds & {"corrupt", "schema", "invariant", "backup"}:
-            return EXIT_CORRUPT
-        if "baseline" in kinds:
-            return EXIT_INTEGRITY
-        return EXIT_OK
+        return exit_status(self.failures())
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +145,9 @@ def _verify(store: Store, *, strict: bool, check_backups: bool) -> VerifyReport:
         data = paths.cache.read_bytes()
     except FileNotFoundError:
         data = None
+    except IsADirectoryError:
+        report.problems.append(Problem("corrupt", str(paths.cache), "is a folder, not a cache file"))
+        return report
     cache: Cache | None = None
     if data is not None:
         report.sha256 = hashlib.sha256(data).hexdigest()

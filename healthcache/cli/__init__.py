@@ -2,25 +2,31 @@
 
 Commands live in modules of this package and are imported only when run, so
 ``healthcache --help`` stays fast and never loads a heavy client.  ``main`` is
-the one place where a ``HealthcacheError`` becomes a message and an exit code.
+the one place where outcomes become an exit status: a command reports its
+result's failures (``ctx.fail``), an exception ends it, and ``main`` renders
+both (stderr, or one JSON object on stdout under ``--json``) and asks
+``outcome.exit_status`` for the code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import json
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
 import click
 
 from healthcache import __version__
-from healthcache.errors import EXIT_CODES, EXIT_USAGE, CorruptInput, HealthcacheError
+from healthcache.errors import EXIT_CODES, CorruptInput, HealthcacheError
+from healthcache.outcome import Failure, Outcome, exit_status, failure_of, json_failure
 
 # name -> (module:attribute, one-line help shown by `healthcache --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -83,6 +89,9 @@ class Ctx:
     as_json: bool
     quiet: bool
     lock_timeout: float | None
+    failures: list[Failure] = field(default_factory=list)
+    deferred: bool = False  # under ``main``: the --json result is printed by main, once
+    result: Any = None
 
     @property
     def paths(self) -> Any:
@@ -112,9 +121,16 @@ class Ctx:
     def emit(self, data: Any, text: str | Callable[[], str]) -> None:
         """The command's result: JSON under --json, otherwise text (unless --quiet)."""
         if self.as_json:
-            click.echo(json.dumps(data, indent=2, default=str))
+            if self.deferred:
+                self.result = data  # main prints it, with the failures if any
+            else:
+                click.echo(_dumps(data))
         elif not self.quiet:
             click.echo(text() if callable(text) else text)
+
+    def fail(self, failures: Iterable[Failure]) -> None:
+        """Report what went wrong; ``main`` prints it and decides the exit status."""
+        self.failures.extend(failures)
 
     def on_lock_wait(self, holder: str | None) -> None:
         self.warn(f"waiting for the write lock held by {'pid ' + holder if holder else 'another process'} ...")
@@ -153,39 +169,40 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
     ) -> Any:
         timeout = lock_timeout if lock_timeout is not None else _default_lock_timeout(quiet)
         ctx = Ctx(home=home, as_json=as_json, quiet=quiet, lock_timeout=timeout)
+        run = _RUN.get()
+        if run is not None:
+            run.ctx = ctx
+            ctx.deferred = True
         ctx.config()  # the configuration is validated before any command reads or writes anything
         return func(*args, ctx=ctx, **kwargs)
 
     return wrapper
 
 
-def refresh_mirrors(ctx: Ctx) -> int:
-    """After a sync or import: refresh the ``[export] targets``; 1 if one failed.
+def refresh_mirrors(ctx: Ctx) -> list[Failure]:
+    """After a sync or import: refresh the ``[export] targets``; the failures, if any.
 
     The save already happened; a failing export is reported and leaves that
     mirror as it was, but never undoes or hides the save.
     """
     config = ctx.config()
     if not config.export.targets:
-        return 0
+        return []
     from healthcache.export.core import run_configured_exports
 
-    status = 0
+    failures: list[Failure] = []
     for outcome in run_configured_exports(ctx.paths, config):
         if outcome.error or outcome.report is None:
-            ctx.warn(f"export: {outcome.error}")
-            status = 1
+            failures.append(
+                Failure(
+                    Outcome.of_code(outcome.exit_code or 1),
+                    f"export: {outcome.error}",
+                    hint="The save stands; only that mirror was left as it was.",
+                )
+            )
         else:
             ctx.say(f"export {outcome.target}: {outcome.report.human()}")
-    return status
-
-
-class Exit(Exception):
-    """Raised by a command that finished but must report a non-zero status."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
+    return failures
 
 
 def _epilog() -> str:
@@ -208,49 +225,114 @@ def corrupt_hint(exc: CorruptInput) -> str | None:
         paths = Paths(exc.path.parent.parent) if exc.path.name == "unified-cache.json" else Paths.resolve(home)
         if exc.path != paths.cache:
             return None
-        from healthcache.restore import newest_good_backup
-
-        good = newest_good_backup(paths)
+        return restore_advice(paths)
     except HealthcacheError:
         return None
+
+
+def restore_advice(paths: Any) -> str:
+    """The exact commands that bring back a readable cache (the README promises them)."""
+    from healthcache.restore import newest_good_backup
+
+    good = newest_good_backup(paths)
     if good is None:
         return "No readable backup was found; the file was left untouched."
-    return f"The newest good backup is {good}.\nRestore it with: healthcache restore --home {paths.home} {good.name}"
+    lines = [f"The newest good backup is {good}."]
+    if paths.cache.is_dir():
+        lines.append(f"Move the folder aside first: mv {paths.cache} {paths.cache}.folder")
+    lines.append(f"Restore it with: healthcache restore --home {paths.home} {good.name}")
+    return "\n".join(lines)
+
+
+@dataclass
+class _Run:
+    """One ``main`` call: the command's context, once its options are parsed."""
+
+    argv: list[str]
+    ctx: Ctx | None = None
+
+    @property
+    def as_json(self) -> bool:
+        if self.ctx is not None:
+            return self.ctx.as_json
+        # The options did not parse (or failed while parsing): look for the flag ourselves.
+        args = self.argv[: self.argv.index("--")] if "--" in self.argv else self.argv
+        return "--json" in args
+
+
+_RUN: ContextVar[_Run | None] = ContextVar("healthcache_run", default=None)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, default=str)
+
+
+def _failure_of(exc: BaseException) -> Failure:
+    """``outcome.failure_of``, plus what only the CLI knows: click's errors and the restore hint."""
+    if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            return failure_of(exc.__context__)
+        return Failure(Outcome.ERROR, "aborted")
+    if isinstance(exc, click.ClickException):
+        return Failure(Outcome.USAGE, exc.format_message())
+    failure = failure_of(exc)
+    if isinstance(exc, CorruptInput) and exc.hint is None:
+        hint = corrupt_hint(exc)
+        if hint:
+            failure = Failure(failure.outcome, failure.message, hint=hint, fields=failure.fields)
+    return failure
+
+
+def _render(run: _Run, failures: list[Failure], code: int, raised: BaseException | None) -> None:
+    """Print the run's end: the --json object (always exactly one), or the failures on stderr."""
+    ctx = run.ctx
+    if run.as_json:
+        base = ctx.result if ctx is not None and raised is None else None
+        if not code:
+            if base is not None:
+                click.echo(_dumps(base))
+            return
+        if base is not None and not isinstance(base, dict):
+            base = {"result": base}
+        click.echo(_dumps(json_failure(failures, code, base)))
+        return
+    if isinstance(raised, click.ClickException):
+        raised.show()
+        return
+    for failure in failures:
+        click.echo(f"error: {failure.message}", err=True)
+        if failure.hint:
+            click.echo(failure.hint, err=True)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; the only place that decides the exit status (``outcome.exit_status``)."""
     # One command per process, working on millions of long-lived, acyclic
     # objects: the cycle collector would only walk them again and again.
     gc.disable()
+    args = list(sys.argv[1:] if argv is None else argv)
+    run = _Run(args)
+    token = _RUN.set(run)
+    raised: BaseException | None = None
     try:
-        cli.main(args=argv, prog_name="healthcache", standalone_mode=False)
-    except Exit as exc:
-        return exc.code
-    except CorruptInput as exc:
-        click.echo(f"error: {exc}", err=True)
-        hint = corrupt_hint(exc) if exc.hint is None else None
-        if hint:
-            click.echo(hint, err=True)
-        return exc.exit_code
-    except HealthcacheError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        return 1
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code if exc.exit_code != 1 else EXIT_USAGE
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except BrokenPipeError:
-        return 1
-    except KeyboardInterrupt:
-        click.echo("interrupted; nothing partial was written", err=True)
-        return 130
+        try:
+            cli.main(args=args, prog_name="healthcache", standalone_mode=False)
+        except click.exceptions.Exit as exc:  # --help, --version
+            return exc.exit_code
+        except BrokenPipeError:
+            return int(Outcome.ERROR)  # the reader went away: nobody to tell
+        except (HealthcacheError, OSError, click.ClickException, click.exceptions.Abort, KeyboardInterrupt) as exc:
+            raised = exc
+        failures = [_failure_of(raised)] if raised is not None else list(run.ctx.failures if run.ctx else [])
+        code = exit_status(failures)
+        with contextlib.suppress(BrokenPipeError):
+            _render(run, failures, code, raised)
+        return code
+    except KeyboardInterrupt:  # a second Ctrl-C while reporting the first
+        return int(Outcome.INTERRUPTED)
     finally:
+        _RUN.reset(token)
         gc.enable()
-    return 0
 
 
 def run() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from healthcache.cli import Ctx, Exit, common_options, refresh_mirrors
+from healthcache.cli import Ctx, common_options, refresh_mirrors
+from healthcache.outcome import Failure, Outcome
 
 MAX_LISTED = 20
 
@@ -131,11 +132,11 @@ def import_(paths: tuple[str, ...], full: bool, dry_run: bool, ctx: Ctx) -> None
             progress=bars.update,
         )
     ctx.emit(report.to_dict(), lambda: render(report))
-    export_status = 0 if dry_run else refresh_mirrors(ctx)
     if report.failures:
         if ctx.quiet:
             for f in report.failures:
                 ctx.warn(f"import failed:{_line(f)[1:]}")
-        raise Exit(1)
-    if export_status:
-        raise Exit(export_status)
+        n = len(report.failures)
+        ctx.fail([Failure(Outcome.ERROR, f"{n} file{'s' if n != 1 else ''} could not be imported (listed above)")])
+    if not dry_run:
+        ctx.fail(refresh_mirrors(ctx))

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from healthcache.cli import Ctx, Exit, common_options
+from healthcache.cli import Ctx, common_options, restore_advice
 from healthcache.config import RetentionPolicy
 
 
@@ -48,8 +48,7 @@ def verify(ctx: Ctx, baseline: bool, check_backups: bool, strict: bool) -> None:
     if report.problems and ctx.quiet and not ctx.as_json:
         ctx.warn(text())
     ctx.emit(report.as_dict(), text)
-    if report.exit_code:
-        raise Exit(report.exit_code)
+    ctx.fail(report.failures(hint=restore_advice(store.paths) if report.cache_corrupt else None))
 
 
 @click.command()

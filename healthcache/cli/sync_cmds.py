@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
-from healthcache.cli import Ctx, Exit, common_options, refresh_mirrors
+from healthcache.cli import Ctx, common_options, refresh_mirrors
 from healthcache.errors import UsageError
+from healthcache.outcome import Failure, Outcome
 
 ENV_GARMIN_EMAIL = "HEALTHCACHE_GARMIN_EMAIL"
 ENV_GARMIN_PASSWORD = "HEALTHCACHE_GARMIN_PASSWORD"
@@ -94,15 +95,9 @@ def sync(ctx: Ctx, days: int, source: str, dry_run: bool, force: bool) -> None:
     for step in result.steps:
         for problem in step.errors:
             ctx.warn(f"warning: {problem}")
-    export_status = 0 if dry_run else refresh_mirrors(ctx)
-    if result.failed:
-        names_failed = ", ".join(s.source for s in result.failed)
-        ctx.warn(f"error: sync failed for {names_failed}")
-        for step in result.failed:
-            ctx.warn(f"  {step.source}: {step.reason}")
-        raise Exit(result.exit_code)
-    if export_status:
-        raise Exit(export_status)
+    ctx.fail(result.failures())
+    if not dry_run:
+        ctx.fail(refresh_mirrors(ctx))
 
 
 # --------------------------------------------------------------------------- auth
@@ -312,4 +307,5 @@ def backfill_hr(ctx: Ctx, days: int | None, limit: int | None, source: str) -> N
     for name, why in report.stopped.items():
         ctx.warn(f"{name}: stopped: {why}")
     if report.exit_code:
-        raise Exit(report.exit_code)
+        left = report.failed + report.not_reached
+        ctx.fail([Failure(Outcome.of_code(report.exit_code), f"backfill-hr left {left} activities without splits")])

@@ -32,10 +32,7 @@ import msgspec
 
 from healthcache.config import Config, Paths
 from healthcache.errors import (
-    EXIT_CORRUPT,
     EXIT_ERROR,
-    EXIT_INTEGRITY,
-    EXIT_LOCK_BUSY,
     AuthRequired,
     HealthcacheError,
     SourceError,
@@ -43,6 +40,7 @@ from healthcache.errors import (
 from healthcache.freshness import decide, held_keys, needs_check
 from healthcache.model.records import HRSplit, SourceRecord
 from healthcache.normalise import normaliser
+from healthcache.outcome import Failure, Outcome, exit_status
 from healthcache.sources.base import (
     SEEN_KEEP_DAYS,
     SOURCES,
@@ -124,19 +122,34 @@ class SyncResult:
     def failed(self) -> list[StepReport]:
         return [s for s in self.steps if s.failed]
 
+    def failures(self) -> list[Failure]:
+        """What went wrong, typed: each failed source, and no source set up at all
+        (a cron job must never succeed silently)."""
+        out = [
+            Failure(
+                Outcome.of_code(self.exit_codes.get(s.source, EXIT_ERROR)), f"sync failed for {s.source}: {s.reason}"
+            )
+            for s in self.failed
+        ]
+        if self.steps and all(s.status == "not_configured" for s in self.steps):
+            out.append(
+                Failure(
+                    Outcome.ERROR,
+                    "no source is set up: nothing was synced",
+                    hint="Run `healthcache auth garmin` or `healthcache auth strava`, then sync again.",
+                )
+            )
+        return out
+
     @property
     def exit_code(self) -> int:
-        """0, or the most telling failure: corrupt cache, integrity refusal, lock busy, else 1."""
-        codes = {self.exit_codes.get(s.source, EXIT_ERROR) for s in self.failed}
-        for code in (EXIT_CORRUPT, EXIT_INTEGRITY, EXIT_LOCK_BUSY, EXIT_ERROR):
-            if code in codes:
-                return code
-        return 0
+        """The status ``outcome.exit_status`` gives these failures (0 when none)."""
+        return exit_status(self.failures())
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run,
-            "ok": not self.failed,
+            "ok": not self.failures(),
             "failed": [s.source for s in self.failed],
             "steps": [s.as_dict() for s in self.steps],
         }
