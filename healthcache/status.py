@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from healthcache import backup, guard
+from healthcache.importers.manifest import failing
 from healthcache.model.records import Cache, Tombstone
 from healthcache.store import Store, newest_tombstones, read_baseline, read_index
 
@@ -55,6 +56,7 @@ def status(store: Store) -> dict[str, Any]:
     baseline = read_baseline(paths)
     out["baseline"] = None if baseline is None else msgspec.to_builtins(baseline)
     out["sources"] = _source_states(paths.sync_state)
+    out["import_failures"] = [{"path": p, "reason": r} for p, r in failing(paths)]
     return out
 
 

@@ -97,7 +97,7 @@ def render(report: Any) -> str:
     elif report.manifests_written:
         out.append("no activity changed; the import manifests were updated")
     else:
-        out.append("nothing new: nothing was written")
+        out.append("nothing was written" if report.failures else "nothing new: nothing was written")
     return "\n".join(out)
 
 

@@ -251,6 +251,12 @@ def status(ctx: Ctx) -> None:
         )
         for name, st in data["sources"].items():
             lines.append(f"source {name}: " + ", ".join(f"{k}={v}" for k, v in st.items() if v is not None))
+        fails = data["import_failures"]
+        if fails:
+            lines.append(f"files that failed to import ({len(fails)}; the next import tries them again):")
+            lines += [f"  {f['path']}: {f['reason']}" for f in fails[:20]]
+            if len(fails) > 20:
+                lines.append(f"  ... and {len(fails) - 20} more (see --json)")
         return "\n".join(lines)
 
     ctx.emit(data, text)

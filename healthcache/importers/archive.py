@@ -7,11 +7,14 @@ not half-imported), when a member expands more than ``max_ratio`` times
 (a zip bomb), or when the declared total is beyond ``max_archive_bytes``.
 zipfile stops every member at its declared size and checks its CRC, so the
 declared sizes bound what is read.  gzip has no declared size: it is
-decompressed in bounded steps and refused past the limit.
+decompressed in bounded steps, with the ratio checked as it goes, and
+refused past the limits; a member is read up to its declared size, which the
+checks above bound.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import stat
 import zipfile
@@ -83,44 +86,61 @@ def checked_members(zf: zipfile.ZipFile, limits: Limits) -> list[Member]:
 
 
 def read_member(zf: zipfile.ZipFile, member: Member, limits: Limits) -> bytes:
+    """A member's bytes; a compressed one may inflate to ``max_inflated_bytes`` at most."""
     if member.info.flag_bits & 0x1:
         raise ImportFailed("the member is encrypted")
-    if member.size > limits.max_file_bytes:
-        raise ImportFailed(
-            f"{member.size / MIB:.0f} MiB is more than one activity file may be ({limits.max_file_bytes / MIB:.0f} MiB)"
-        )
+    cap = limits.max_file_bytes
+    if member.info.compress_type != zipfile.ZIP_STORED:
+        cap = min(cap, limits.max_inflated_bytes)
+    if member.size > cap:
+        raise ImportFailed(f"{member.size / MIB:.0f} MiB is more than one activity file may be ({cap / MIB:.0f} MiB)")
     try:
         with zf.open(member.info) as f:
-            data = f.read(limits.max_file_bytes + 1)
+            data = f.read(cap + 1)  # zipfile stops at the declared size, which is within the cap
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
         raise ImportFailed(f"corrupt archive member: {exc}") from exc
-    if len(data) > limits.max_file_bytes:
+    if len(data) > cap:
         raise ImportFailed("the member is larger than it declares")
     return data
 
 
+GUNZIP_STEP = 1 * MIB  # output per inflate step: the ratio is checked after each
+GUNZIP_FEED = 64 * 1024  # compressed bytes offered per step
+
+
 def gunzip(data: bytes, limits: Limits) -> bytes:
-    """Decompress gzip data, refusing output beyond the limits (a gzip bomb)."""
-    cap = limits.max_file_bytes
-    out = bytearray()
-    rest = data
-    while rest:
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    """Decompress gzip data in bounded steps, refusing a gzip bomb as soon as it shows.
+
+    After every step of at most ``GUNZIP_STEP`` bytes the output is compared
+    with the compressed bytes consumed so far (``max_ratio`` past
+    ``ratio_floor``) and with ``max_inflated_bytes``, so a bomb costs a few MiB
+    of memory before it is refused, never its declared size.
+    """
+    cap = min(limits.max_file_bytes, limits.max_inflated_bytes)
+    view = memoryview(data)
+    out = io.BytesIO()
+    produced = pos = 0
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    while True:
+        feed = view[pos : pos + GUNZIP_FEED]
         try:
-            chunk = d.decompress(rest, cap + 1 - len(out))
+            chunk = d.decompress(feed, GUNZIP_STEP)
         except zlib.error as exc:
             raise ImportFailed(f"corrupt gzip data: {exc}") from exc
-        out += chunk
-        if len(out) > cap or d.unconsumed_tail:
+        pos += len(feed) - len(d.unconsumed_tail) - len(d.unused_data)
+        produced += len(chunk)
+        out.write(chunk)
+        if produced > cap:
             raise ImportFailed(f"refused: the gzip data expands beyond {cap / MIB:.0f} MiB (a gzip bomb)")
-        if not d.eof:
+        if produced > limits.ratio_floor and produced > pos * limits.max_ratio:
+            raise ImportFailed(f"refused: gzip data expands more than {limits.max_ratio:.0f} times (a gzip bomb)")
+        if d.eof:
+            if view[pos : pos + 2] != b"\x1f\x8b":
+                break  # the end, or trailing bytes that are not another gzip member
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)  # concatenated gzip members
+        elif pos >= len(data) and not chunk:
             raise ImportFailed("truncated gzip data")
-        rest = d.unused_data  # concatenated gzip members
-        if rest and not rest.startswith(b"\x1f\x8b"):
-            break
-    if len(out) > limits.ratio_floor and len(out) > len(data) * limits.max_ratio:
-        raise ImportFailed(f"refused: gzip data expands {len(out) / max(len(data), 1):.0f} times (a gzip bomb)")
-    return bytes(out)
+    return out.getvalue()
 
 
 def strip_gz(name: str) -> str:

@@ -48,6 +48,9 @@ class Limits:
     """Bounds on what an input may make us read; generous for real exports, fatal for bombs."""
 
     max_file_bytes: int = 512 * MIB  # one activity file or archive member read into memory
+    # What a compressed input (gzip data, a deflated archive member) may inflate to in memory:
+    # the largest real activity files are tens of MiB; a bomb must not cost more than this.
+    max_inflated_bytes: int = 64 * MIB
     max_archive_bytes: int = 64 * 1024 * MIB  # declared uncompressed total of one archive
     max_ratio: float = 200.0  # uncompressed/compressed, for members larger than ratio_floor
     ratio_floor: int = 4 * MIB

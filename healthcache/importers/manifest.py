@@ -30,6 +30,7 @@ import msgspec
 
 from healthcache import state
 from healthcache.config import Paths
+from healthcache.errors import CorruptInput
 from healthcache.freshness import decide, needs_check
 from healthcache.timeutil import now_utc, utc_iso
 
@@ -132,6 +133,16 @@ def reconcile(manifest: Manifest, held: Set[str]) -> Reconciled:
             stale += 1
             del manifest.sessions[sid]
     return Reconciled(checked, stale)
+
+
+def path_key(path: str) -> str:
+    """A path as text that can be stored and shown: bytes of a file name that are
+    not UTF-8 (which Python carries as lone surrogates) are written as ``\\xNN``."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return path
 
 
 def state_name(group: str) -> str:
@@ -286,6 +297,29 @@ class Manifests:
             self._loaded[g] = msgspec.json.encode(current)
             written.append(g)
         return written
+
+
+def failing(paths: Paths) -> list[tuple[str, str]]:
+    """Files still there (and archive members) whose last import failed, with the reason: for ``status``.
+
+    A failure is never remembered as done (the next import tries the file
+    again); this is where it stays visible between imports.
+    """
+    out: list[tuple[str, str]] = []
+    for g in GROUPS:
+        try:
+            m = state.load(paths, state_name(g), Manifest, Manifest())
+        except CorruptInput:
+            continue  # status reports the unreadable state file itself
+        for path, entry in m.files.items():
+            if not os.path.exists(path):
+                continue
+            if entry.status == "failed":
+                out.append((path, entry.reason or "failed"))
+            out.extend(
+                (f"{path}!{name}", me.reason or "failed") for name, me in entry.members.items() if me.status == "failed"
+            )
+    return sorted(out)
 
 
 def stat_key(path: str) -> tuple[int, int]:

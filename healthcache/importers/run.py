@@ -47,6 +47,7 @@ from healthcache.importers.manifest import (
     SessionEntry,
     head_tail_hash,
     member_unchanged,
+    path_key,
     unchanged_stat,
 )
 from healthcache.ingest import ingest
@@ -110,7 +111,7 @@ class ImportReport:
         out = {
             "seen": len(top),
             "opened": sum(1 for f in top if f.opened),
-            "unopened": sum(1 for f in top if not f.opened),
+            "unopened": sum(1 for f in top if not f.opened and f.status == "unchanged"),
             "records": sum(f.records for f in self.files),
         }
         for s in ("imported", "skipped", "unchanged", "failed"):
@@ -168,7 +169,7 @@ def run_import(
     t0 = time.perf_counter()
     paths = store.paths
     excluded = [str(p) for p in (paths.tracking, paths.backups, paths.credentials)]
-    found, missing = walk(inputs, excluded)
+    found, missing, odd = walk(inputs, excluded)
     report.timings["scan"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -178,9 +179,16 @@ def run_import(
         report.reconciled = run.manifests.check_against(held_keys(store.read().cache))
         report.timings["reconcile"] = time.perf_counter() - t1
     run.results.extend(
-        FileResult(path=m, status="failed", reason="no such file or folder (or not readable)", opened=False)
+        FileResult(path=path_key(m), status="failed", reason="no such file or folder (or not readable)", opened=False)
         for m in missing
     )
+    for path, what, named in odd:
+        reason = f"{what}, not a regular file: not read"
+        if named:  # asked for by name: the user expects it imported, so it is a failure
+            reason += " (save it to a file first, e.g. zcat run.gpx.gz > run.gpx, and import that)"
+        run.results.append(
+            FileResult(path=path_key(path), status="failed" if named else "skipped", reason=reason, opened=False)
+        )
     for path, st in found:
         try:
             _one_file(run, path, st)
@@ -212,10 +220,16 @@ def run_import(
 
 def walk(
     inputs: Sequence[str | os.PathLike[str]], excluded: Sequence[str]
-) -> tuple[list[tuple[str, os.stat_result]], list[str]]:
-    """Every regular file under the inputs, with its stat; nothing is opened."""
+) -> tuple[list[tuple[str, os.stat_result]], list[str], list[tuple[str, str, bool]]]:
+    """Every regular file under the inputs, with its stat; nothing is opened.
+
+    Also what cannot be read, and what is not a regular file (a FIFO, such
+    as ``<(zcat x.gz)``, a device, a socket: reading one could block or never
+    end), with whether it was named on the command line.
+    """
     found: dict[str, os.stat_result] = {}
     missing: list[str] = []
+    odd: list[tuple[str, str, bool]] = []
 
     def skip_dir(p: str) -> bool:
         return any(p == x or p.startswith(x + os.sep) for x in excluded)
@@ -240,15 +254,30 @@ def walk(
                         continue
                     if stat_mod.S_ISREG(fst.st_mode):
                         found[fp] = fst
+                    else:
+                        odd.append((fp, _file_type(fst.st_mode), False))
         elif stat_mod.S_ISREG(st.st_mode):
             found[p] = st
-    return sorted(found.items()), missing
+        else:
+            odd.append((p, _file_type(st.st_mode), True))
+    return sorted(found.items()), missing, odd
+
+
+def _file_type(mode: int) -> str:
+    if stat_mod.S_ISFIFO(mode):
+        return "a pipe (FIFO)"
+    if stat_mod.S_ISSOCK(mode):
+        return "a socket"
+    if stat_mod.S_ISCHR(mode) or stat_mod.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
 
 
 # ---------------------------------------------------------------- one file
 
 
-def _one_file(run: _Run, path: str, st: os.stat_result) -> None:
+def _one_file(run: _Run, real: str, st: os.stat_result) -> None:
+    path = path_key(real)  # the name in reports, manifests and records; ``real`` is what is opened
     name = os.path.basename(path)
     m = run.manifests
     session = detect.polar_session_id(name)
@@ -272,11 +301,11 @@ def _one_file(run: _Run, path: str, st: os.stat_result) -> None:
         )
         return
     try:
-        with open(path, "rb") as f:
+        with open(real, "rb") as f:
             head = f.read(detect.HEAD_BYTES)
             kind = detect.sniff(head, name, run.limits)
             if kind in ("zip", "apple_health"):
-                _streamed_file(run, path, st, f, kind, entry)
+                _streamed_file(run, path, real, st, f, kind, entry)
                 return
             if st.st_size > run.limits.max_file_bytes:
                 raise ImportFailed(f"{st.st_size >> 20} MiB is more than one activity file may be")
@@ -451,7 +480,9 @@ def _what(what: str) -> str:
 # ---------------------------------------------------------------- exports and archives
 
 
-def _streamed_file(run: _Run, path: str, st: os.stat_result, f: IO[bytes], kind: str, entry: FileEntry | None) -> None:
+def _streamed_file(
+    run: _Run, path: str, real: str, st: os.stat_result, f: IO[bytes], kind: str, entry: FileEntry | None
+) -> None:
     """Apple Health exports and archives: too big to hash on every change, so size + first/last MiB."""
     m = run.manifests
     digest = head_tail_hash(f, st.st_size)
@@ -478,18 +509,18 @@ def _streamed_file(run: _Run, path: str, st: os.stat_result, f: IO[bytes], kind:
         )
         return
     if kind == "apple_health":
-        _apple_file(run, path, st, digest)
+        _apple_file(run, path, real, st, digest)
     else:
         _zip_file(run, path, st, f, digest, entry)
 
 
-def _apple_file(run: _Run, path: str, st: os.stat_result, digest: str) -> None:
+def _apple_file(run: _Run, path: str, real: str, st: os.stat_result, digest: str) -> None:
     from healthcache.importers import apple_health
 
     name = os.path.basename(path)
     try:
         ex = apple_health.read_export(
-            lambda: open(path, "rb"),  # noqa: SIM115 - the reader opens and closes it with `with`
+            lambda: open(real, "rb"),  # noqa: SIM115 - the reader opens and closes it with `with`
             st.st_size,
             name,
             limits=run.limits,
