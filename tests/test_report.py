@@ -21,7 +21,7 @@ from healthcache.config import Paths
 from healthcache.model.records import Activity, Cache, HRSplit, Tombstone
 from healthcache.report import data as rd
 from healthcache.report import render_html
-from healthcache.store import Store
+from healthcache.store import Store, load_file
 from healthcache.timeutil import utc_iso
 from tests import factories
 from tests.conftest import Run
@@ -192,9 +192,20 @@ def test_lost_records_are_those_neither_present_nor_tombstoned() -> None:
         activities=[a0, moved],  # a2 is now an alias of strava:1: present
         tombstones=[Tombstone(id=a1.id, deleted_at=utc_iso(NOW), reason="dup")],
     )
-    lost = rd.lost_records(current, [("b1.json", older)])
+    lost = rd.lost_records(current, [("b1.json", rd.snapshot_of(older))])
     assert [r["key"] for r in lost] == [a3.id]
     assert lost[0]["last_seen_in"] == "b1.json" and lost[0]["start_time"] == a3.start_time
+
+
+def test_a_backup_snapshot_counts_records_as_the_guard_does(home: Path) -> None:
+    store = build_workspace(home)
+    for path in sorted(store.paths.backups.iterdir()):
+        loaded = load_file(path).cache
+        assert rd.snapshot_counts(rd.read_snapshot(path)) == rd.guard.record_counts(loaded)
+    broken = home / "broken.json"
+    broken.write_bytes(b'{"activities": [{"id": 3}]}')
+    with pytest.raises(ValueError):
+        rd.read_snapshot(broken)
 
 
 def test_step_rows_summarise_sources_and_import_manifests() -> None:
@@ -428,3 +439,32 @@ def test_help_lists_report_without_importing_the_plotting_libraries(run: Run) ->
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
     assert out.stdout.strip().endswith("False")
+
+
+def test_the_readme_example_is_what_the_command_prints(home: Path, run: Run, tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## The report (`healthcache report --html FILE`)") :]
+    command = re.search(r"```sh\n(healthcache report [^\n]+)\n```", section)
+    example = re.search(r"\n    (report written to [^\n]+)\n", section)
+    assert command and example
+    build_workspace(home)
+    out = tmp_path / "training-report.html"
+    args = command.group(1).split()[1:]
+    result = run(*[str(out) if a.startswith("~") else a for a in args])
+    assert result.exit_code == 0, result.output
+
+    def shape(line: str) -> str:
+        return re.sub(r"\d+(?:[.,]\d+)*", "N", re.sub(r"to \S+", "to PATH", line))
+
+    assert shape(result.stdout.splitlines()[0]) == shape(example.group(1))
+
+
+def test_an_unreadable_backup_is_named_and_the_rest_is_drawn(home: Path) -> None:
+    store = build_workspace(home)
+    oldest = sorted(store.paths.backups.iterdir())[0]
+    oldest.write_bytes(b"{ not json")
+    data = rd.collect(store)
+    assert data.backups_unreadable == [oldest.name]
+    assert [r["records"] for r in data.records_over_time if r["source"] == "total"] == [160, 240, 240]
+    html, drawn, _ = render_html(data)
+    assert "Unreadable backups (not drawn): " + oldest.name in html and "records-over-time" in drawn
