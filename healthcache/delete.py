@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from healthcache import lookup
 from healthcache.errors import UsageError
 from healthcache.model.records import Activity, Cache, Tombstone
 from healthcache.store import SaveResult, Store
@@ -33,9 +34,7 @@ def delete(cache: Cache, ident: str, *, reason: str, now: str) -> tuple[Cache, A
     """Pure: the cache without the activity, plus its tombstone."""
     if not reason.strip():
         raise UsageError("a delete needs a --reason")
-    act = find(cache, ident)
-    if act is None:
-        raise UsageError(f"no activity has the id {ident!r}")
+    act = lookup.require(cache, ident)  # id, alias, source:id or short id; ambiguity is exit 2
     activities = [a for a in cache.activities if a.id != act.id]
     tombstones = [*cache.tombstones, tombstone_for(act, reason=reason.strip(), now=now)]
     return msgspec.structs.replace(cache, activities=activities, tombstones=tombstones), act

@@ -275,13 +275,13 @@ def _diff_caches(a: Cache, b: Cache, a_label: str, b_label: str) -> CacheDiff:
             continue
         note = None
         if ident in a_tomb:
-            note = "was deleted (tombstoned) there"
+            note = f"deleted (tombstoned) in {a_label}"
         else:
             if a_owner is None:
                 a_owner = _owner_index(a)
             was = a_owner.get(ident)
             if was is not None:
-                note = f"was part of {was.id} there"
+                note = f"part of {was.id} in {a_label}"
         added.append(Added(id=ident, start_time=act.start_time, sport=act.sport, name=act.name, note=note))
     by_time = lambda x: (x.start_time, x.id)  # noqa: E731
     return CacheDiff(

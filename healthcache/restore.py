@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -20,6 +21,9 @@ from healthcache.errors import CorruptInput, IntegrityRefused, UsageError
 from healthcache.model.records import HR_FIELDS, SUMMARY_FIELDS, Activity, Cache
 from healthcache.store import SaveResult, Store, load_file
 
+if TYPE_CHECKING:
+    from healthcache.diff import CacheDiff
+
 
 @dataclass
 class RestorePlan:
@@ -28,6 +32,7 @@ class RestorePlan:
     dropped: list[str] = field(default_factory=list)  # ids present now that the restore would remove
     changed: list[str] = field(default_factory=list)  # ids whose content differs
     violations: list[guard.Violation] = field(default_factory=list)
+    diff: CacheDiff | None = None  # a dry run: current -> what the restore would write
 
 
 @dataclass
@@ -183,7 +188,7 @@ def restore(
         raise UsageError("--merge and --force exclude each other")
     backup_path = resolve_backup(store.paths, name)
     restored = load_file(backup_path).cache
-    with store.transaction(lock_timeout=lock_timeout, on_wait=on_wait, allow_corrupt=True, check_outside=False) as tx:
+    with store.transaction(lock_timeout=lock_timeout, on_wait=on_wait, allow_corrupt=True) as tx:
         current = tx.cache
         target = union(current, restored) if merge else restored
         result_plan = plan(current, target, backup_path)
@@ -191,6 +196,9 @@ def restore(
         result_plan.violations += dropped_activities(result_plan)
         mode = "merge" if merge else "force" if force else "replace"
         if dry_run:
+            from healthcache.diff import diff_caches
+
+            result_plan.diff = diff_caches(current, target, a_label="current", b_label=f"{backup_path.name} ({mode})")
             return RestoreResult(result_plan, mode, None, tx.corrupt is not None)
         if result_plan.violations and not force:
             raise IntegrityRefused(

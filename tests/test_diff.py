@@ -77,7 +77,7 @@ def test_unlink_shows_the_split_and_link_the_absorbed_activity(sample_home: Path
     assert result.exit_code == 0, result.output
     split = json.loads(run("diff", "--json").output)
     (added,) = split["added"]
-    assert added["id"] == fit and added["note"] == f"was part of {pair.id} there"
+    assert added["id"] == fit and added["note"] == f"part of {pair.id} in {split['a']}"
     assert [c["id"] for c in split["changed"]] == [pair.id]
     result = run("link", garmin, fit)
     assert result.exit_code == 0, result.output
@@ -177,3 +177,21 @@ def test_deepdiff_runs_only_on_activities_whose_content_differs(monkeypatch: pyt
     assert set(calls) == changed_ids and len(calls) == 2
     assert {c.id for c in d.changed} == changed_ids and d.unchanged == 2998
     assert all([f.path for f in c.fields] == ["calories"] for c in d.changed)
+
+
+def test_restore_dry_run_prints_the_same_diff(sample_home: Path) -> None:
+    run = hc(sample_home)
+    victim = cache_of(sample_home).activities[0]
+    assert run("delete", victim.id, "--reason", "double upload").exit_code == 0
+    older = backup.list_backups(Paths(sample_home).backups)[-1]
+    before = Paths(sample_home).cache.read_bytes()
+    dry = run("restore", older.name, "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    shown = json.loads(dry.output)["diff"]
+    direct = json.loads(run("diff", "current", older.name, "--json").output)
+    for key in ("added", "removed", "changed", "unchanged", "tombstones"):
+        assert shown[key] == direct[key], key
+    assert [a["id"] for a in shown["added"]] == [victim.id]
+    text = run("restore", older.name, "--dry-run").output
+    assert f"current -> {older.name} (replace): 1 added" in text and f"+ {victim.id}" in text
+    assert Paths(sample_home).cache.read_bytes() == before

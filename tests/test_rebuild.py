@@ -63,7 +63,7 @@ def test_a_stale_field_is_fixed_and_nothing_else_changes(sample_home: Path) -> N
 
     result = hc(sample_home)("rebuild", input="REBUILD\n")
     assert result.exit_code == 0, result.output
-    assert "distance_m: 1234.0 -> " in result.output and "rebuilt: 1 activities changed" in result.output
+    assert "distance_m: 1234.0 -> " in result.output and "rebuilt: 1 activity changed" in result.output
     after = cache_of(sample_home)
     fixed = next(a for a in after.activities if a.id == good.id)
     assert fixed.distance_m == good.distance_m

@@ -346,3 +346,37 @@ def test_stats_filters_and_hr_coverage(sample_home: Path) -> None:
         "HR",
         "cov",
     ]
+
+
+# --- ID resolution in the commands that change the cache ---------------------------
+
+
+def test_delete_link_and_unlink_take_short_ids(sample_home: Path) -> None:
+    run = hc(sample_home)
+    cache = cache_of(sample_home)
+    pair = next(a for a in cache.activities if set(a.source_ids) == {"garmin", "fit"})
+    fit_key = f"fit:{pair.source_ids['fit']}"
+    result = run("unlink", lookup.short_id(pair.id), fit_key)
+    assert result.exit_code == 0, result.output
+    split = cache_of(sample_home)
+    assert {a.id for a in split.activities if a.id in (pair.id, fit_key)} == {pair.id, fit_key}
+    result = run("link", lookup.short_id(fit_key)[:6], lookup.short_id(pair.id))
+    assert result.exit_code == 0, result.output
+    assert len(cache_of(sample_home).activities) == len(cache.activities)
+    lone = next(a for a in cache.activities if len(a.source_ids) == 1)
+    result = run("delete", lookup.short_id(lone.id), "--reason", "double upload")
+    assert result.exit_code == 0, result.output
+    after = cache_of(sample_home)
+    assert lone.id not in {a.id for a in after.activities}
+    assert [t.id for t in after.tombstones] == [lone.id]
+
+
+def test_an_ambiguous_short_id_deletes_nothing(store: Store, home: Path) -> None:
+    with store.transaction() as tx:
+        tx.save(factories.cache(1500))
+    before = Paths(home).cache.read_bytes()
+    prefix = _colliding_prefix(store.read().cache, 4)
+    result = hc(home)("delete", prefix, "--reason", "test")
+    assert result.exit_code == 2 and "give more digits" in result.output
+    assert Paths(home).cache.read_bytes() == before
+    assert hc(home)("unlink", prefix, "garmin:1").exit_code == 2

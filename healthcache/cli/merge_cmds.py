@@ -7,7 +7,7 @@ from typing import Any, Literal
 import click
 import msgspec
 
-from healthcache.cli import Ctx, common_options, writes_cache
+from healthcache.cli import Ctx, common_options
 
 
 @click.command()
@@ -72,10 +72,12 @@ def _apply(ctx: Ctx, action: Literal["link", "unlink"], a: str, b: str, *, force
     """One implementation behind link and unlink: decide under the lock, save through the guard."""
     from healthcache import merge as m
     from healthcache.cli.render import render_merge_report
+    from healthcache.lookup import canonical
     from healthcache.timeutil import utc_iso
 
     store = ctx.store()
     with ctx.transaction(store) as tx:
+        a, b = canonical(tx.cache, a), canonical(tx.cache, b)  # short ids name the activity's own record
         now, pref = utc_iso(store.clock()), store.config.preference
         if action == "link":
             new, report = m.link_records(tx.cache, a, b, now=now, preference=pref, force=force)
@@ -106,7 +108,6 @@ def _apply(ctx: Ctx, action: Literal["link", "unlink"], a: str, b: str, *, force
 @click.argument("b")
 @click.option("--force", is_flag=True, help="Link even records days apart or of incompatible sports.")
 @common_options
-@writes_cache
 def link(ctx: Ctx, a: str, b: str, force: bool) -> None:
     """Declare A and B (activity ids, aliases or source:id keys) one workout, and join them now.
 
@@ -122,7 +123,6 @@ def link(ctx: Ctx, a: str, b: str, force: bool) -> None:
 @click.argument("a")
 @click.argument("b")
 @common_options
-@writes_cache
 def unlink(ctx: Ctx, a: str, b: str) -> None:
     """Declare A and B distinct workouts; split their activity if they share one.
 

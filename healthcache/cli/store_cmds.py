@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from healthcache.cli import Ctx, common_options, restore_advice, writes_cache
+from healthcache.cli import Ctx, common_options, restore_advice
 from healthcache.config import RetentionPolicy
 
 
@@ -15,7 +15,6 @@ from healthcache.config import RetentionPolicy
 @click.option("--backups", "check_backups", is_flag=True, help="Also re-hash every backup against its name.")
 @click.option("--strict", is_flag=True, help="Also validate with the reference jsonschema implementation (slow).")
 @common_options
-@writes_cache
 def verify(ctx: Ctx, baseline: bool, check_backups: bool, strict: bool) -> None:
     """Check the cache's schema and invariants, the baseline, and (--backups) every backup.
 
@@ -37,10 +36,6 @@ def verify(ctx: Ctx, baseline: bool, check_backups: bool, strict: bool) -> None:
         if report.backups_checked:
             lines.append(f"backups checked: {report.backups_checked}")
         lines += [f"problem: {p}" for p in report.problems]
-        if report.outside is not None:
-            lines.append(report.outside.describe().split("\n", 1)[0])
-            if report.outside.lost:
-                lines.append(report.outside.hint(ctx.paths.home))
         if report.baseline_recorded and report.baseline is not None:
             lines.append(
                 f"baseline recorded: {report.baseline.records} records, per source {report.baseline.per_source}"
@@ -71,6 +66,9 @@ def restore(ctx: Ctx, backup: str | None, latest: bool, merge: bool, force: bool
     The current file is backed up first.  A restore that would drop activities
     present now is refused (exit 3) unless --merge or --force.
     """
+    import msgspec
+
+    from healthcache.diff import render as render_diff
     from healthcache.errors import UsageError
     from healthcache.restore import restore as do_restore
 
@@ -94,6 +92,7 @@ def restore(ctx: Ctx, backup: str | None, latest: bool, merge: bool, force: bool
         "dropped": p.dropped,
         "changed": p.changed,
         "violations": [str(v) for v in p.violations],
+        "diff": None if p.diff is None else msgspec.to_builtins(p.diff),
         "changed_file": bool(result.save and result.save.changed),
         "previous_saved_as": str(result.save.backup) if result.save and result.save.backup else None,
         "state": result.state_note,
@@ -104,6 +103,8 @@ def restore(ctx: Ctx, backup: str | None, latest: bool, merge: bool, force: bool
         lines = [
             f"{verb} {p.backup.name} ({result.mode}): {len(p.added)} added, {len(p.dropped)} dropped, {len(p.changed)} changed"
         ]
+        if p.diff is not None:  # the same diff `healthcache diff` prints
+            lines.append(render_diff(p.diff))
         if p.dropped:
             lines.append("dropped: " + ", ".join(p.dropped[:20]) + (" ..." if len(p.dropped) > 20 else ""))
         if dry_run and p.violations and not force:
@@ -197,7 +198,6 @@ def backups_prune(
 @click.option("--reason", required=True, help="Why; kept in the tombstone.")
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted; write nothing.")
 @common_options
-@writes_cache
 def delete(ctx: Ctx, activity_id: str, reason: str, dry_run: bool) -> None:
     """Delete one activity explicitly; a tombstone keeps its ids so sync never brings it back."""
     from healthcache.delete import delete_activity

@@ -106,7 +106,8 @@ def list_(
         if not rows:
             return "no activities match"
         used = dict.fromkeys(s for r in rows for s in r.sources)
-        table = _table(caption_justify="left", caption="sources: " + ", ".join(f"{source_code(s)} {s}" for s in used))
+        legend = "sources: " + ", ".join(f"{source_code(s)} {s}" for s in used)
+        table = _table()
         table.add_column("id", style="cyan", no_wrap=True)
         table.add_column("start", no_wrap=True)
         table.add_column("sport", max_width=12, overflow="ellipsis", no_wrap=True)
@@ -126,7 +127,7 @@ def list_(
                 _num(r.avg_hr),
                 "".join(source_code(s) for s in r.sources),
             )
-        return _render(ctx, table)
+        return _render(ctx, table) + "\n" + legend
 
     ctx.emit(msgspec.to_builtins(rows), text)
 
@@ -185,7 +186,7 @@ def show(ctx: Ctx, activity_id: str) -> None:
         for f in d.fields:
             fields.add_row(f.name, _plain(f.value), f.provider or "")
         readable = [s.source for s in d.sources if s.readable]
-        own = _table(caption="'=' the stored value, '-' no value", caption_justify="left")
+        own = _table()
         own.add_column("each source says", no_wrap=True)
         for source in readable:
             own.add_column(source, overflow="fold")
@@ -196,7 +197,7 @@ def show(ctx: Ctx, activity_id: str) -> None:
         if notes:
             parts.append("\n".join(notes))
         if readable:
-            parts.append(_render(ctx, own))
+            parts.append(_render(ctx, own) + "\n'=' the stored value, '-' no value")
         if d.hr_splits:
             splits = _table(title="per-km heart rate", title_justify="left")
             for name in ("km", "time", "avg HR", "max HR"):
@@ -331,7 +332,8 @@ def rebuild(ctx: Ctx, dry_run: bool) -> None:
         if result.save is None:
             tail = "dry run: nothing was written" if plan.changed else "nothing to rebuild; nothing was written"
             return summary(plan) + "\n" + tail
-        lines = [f"rebuilt: {len(plan.diff.changed)} activities changed"]
+        n = len(plan.diff.changed)
+        lines = [f"rebuilt: {n} {'activity' if n == 1 else 'activities'} changed"]
         if result.save.backup is not None:
             lines.append(f"the previous file was saved as {result.save.backup.name}")
         return "\n".join(lines)
