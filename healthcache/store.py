@@ -229,12 +229,14 @@ class Store:
         *,
         clock: Callable[[], datetime] = now_utc,
         accept_outside_edits: bool = False,
+        on_outside: Callable[[OutsideEdit], None] | None = None,
     ):
         self.paths = paths
         self.config = config if config is not None else Config.load(paths)
         self.clock = clock
         # The user's explicit word that a loss made outside healthcache is to be kept.
         self.accept_outside_edits = accept_outside_edits
+        self.on_outside = on_outside  # told of an outside edit a transaction goes on with
 
     def read(self) -> Loaded:
         """A consistent snapshot without the lock: saves replace the file by rename."""
@@ -274,6 +276,8 @@ class Store:
             outside = outside_edit(self.paths, loaded, loaded.index) if corrupt is None else None
             if outside is not None and outside.lost and check_outside and not self.accept_outside_edits:
                 raise OutsideEditRefused(outside, self.paths.home)
+            if outside is not None and outside.changed and self.on_outside is not None:
+                self.on_outside(outside)
             yield Transaction(self, loaded, corrupt, outside)
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from healthcache import backup, codec, guard
+from healthcache.config import Paths
 from healthcache.errors import CorruptInput
 from healthcache.model.records import Cache, sort_key
 from healthcache.outcome import Failure, Outcome, exit_status
-from healthcache.store import Store, read_baseline, read_index
+from healthcache.store import Loaded, OutsideEdit, Store, outside_edit, read_baseline, read_index
 from healthcache.timeutil import utc_iso
 
 
@@ -39,6 +40,7 @@ PROBLEM_OUTCOME: dict[str, Outcome] = {
     "invariant": Outcome.CORRUPT,
     "backup": Outcome.CORRUPT,
     "baseline": Outcome.INTEGRITY,
+    "outside": Outcome.INTEGRITY,
 }
 
 
@@ -53,6 +55,7 @@ class VerifyReport:
     baseline_recorded: bool = False
     backups_checked: int = 0
     strict: bool = False
+    outside: OutsideEdit | None = None  # the file is not the one healthcache last saved
 
     def failures(self, hint: str | None = None) -> list[Failure]:
         """The problems as typed failures, one per outcome; ``hint`` is the next step for a corrupt cache."""
@@ -88,6 +91,13 @@ class VerifyReport:
             "baseline_recorded": self.baseline_recorded,
             "backups_checked": self.backups_checked,
             "problems": [{"kind": p.kind, "subject": p.subject, "detail": p.detail} for p in self.problems],
+            "outside": None
+            if self.outside is None
+            else {
+                "since": self.outside.since,
+                "last_saved": None if self.outside.last_saved is None else str(self.outside.last_saved),
+                "lost": [{"kind": v.kind, "subject": v.subject, "detail": v.detail} for v in self.outside.lost],
+            },
         }
 
 
@@ -149,6 +159,7 @@ def _verify(store: Store, *, strict: bool, check_backups: bool) -> VerifyReport:
         report.problems.append(Problem("corrupt", str(paths.cache), "is a folder, not a cache file"))
         return report
     cache: Cache | None = None
+    index = None
     if data is not None:
         report.sha256 = hashlib.sha256(data).hexdigest()
         index = read_index(paths)
@@ -169,6 +180,7 @@ def _verify(store: Store, *, strict: bool, check_backups: bool) -> VerifyReport:
         report.activities = len(cache.activities)
         report.records = guard.record_counts(cache)[0]
         report.problems.extend(invariants(cache))
+        _check_outside(report, paths, Loaded(cache=cache, exists=True, sha256=report.sha256, index=index))
     try:
         report.baseline = read_baseline(paths)
     except CorruptInput as exc:
@@ -182,6 +194,18 @@ def _verify(store: Store, *, strict: bool, check_backups: bool) -> VerifyReport:
         report.backups_checked = len(items)
         report.problems.extend(Problem("backup", b.name, why) for b, why in backup.verify_backups(paths.backups))
     return report
+
+
+def _check_outside(report: VerifyReport, paths: Paths, loaded: Loaded) -> None:
+    """Compare a file healthcache did not write last with the state it last saved (its newest backup)."""
+    edit = outside_edit(paths, loaded, loaded.index)
+    if edit is None or not edit.changed:
+        return
+    report.outside = edit
+    since = f" since {edit.since}" if edit.since else ""
+    report.problems.extend(
+        Problem("outside", v.subject, f"{v.detail}: changed outside healthcache{since}") for v in edit.lost
+    )
 
 
 def record_baseline(store: Store, *, lock_timeout: float | None = 0.0, on_wait: Any = None) -> VerifyReport:

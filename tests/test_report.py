@@ -468,3 +468,50 @@ def test_an_unreadable_backup_is_named_and_the_rest_is_drawn(home: Path) -> None
     assert [r["records"] for r in data.records_over_time if r["source"] == "total"] == [160, 240, 240]
     html, drawn, _ = render_html(data)
     assert "Unreadable backups (not drawn): " + oldest.name in html and "records-over-time" in drawn
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "2 errors"), ("", "2 skipped")])
+def test_the_browser_tests_fail_in_ci_when_chromium_is_missing(tmp_path: Path, ci: str, outcome: str) -> None:
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_XDIST_WORKER")}
+    env["PATH"] = str(tmp_path)  # no browser on it
+    if ci:
+        env["CI"] = ci
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "tests/test_report_chromium.py",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert outcome in proc.stdout, proc.stdout
+    assert (proc.returncode != 0) == bool(ci)
+    if ci:
+        assert "Chromium is not installed" in proc.stdout
+
+
+def test_report_shows_verify_problems_and_a_drop_below_the_baseline(home: Path) -> None:
+    from healthcache.verify import record_baseline
+
+    store = build_workspace(home)
+    assert record_baseline(store).baseline_recorded
+    with store.transaction() as tx:  # past the guard, as only `restore --force` can
+        tx.save(msgspec.structs.replace(tx.cache, activities=tx.cache.activities[:-2]), force_reason="test")
+    data = rd.collect(store)
+    assert data.verify["ok"] is False and any("below" in p or "<" in p for p in data.verify["problems"])
+    rows = {r["what"]: r for r in data.baseline}
+    assert rows["records"]["delta"] == -2 and rows["records"]["ok"] is False
+    html, _, _ = render_html(data)
+    assert 'id="verify-status">' in html and "BELOW BASELINE" in html and data.lost_total == 2

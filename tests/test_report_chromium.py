@@ -16,10 +16,11 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 import websocket
@@ -117,20 +118,24 @@ class Browser:
             "about:blank",
         ]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        assert proc.stderr is not None
-        url = None
-        # Chromium prints the DevTools address once it listens; its other stderr lines are noise.
-        for line in proc.stderr:
-            if line.startswith("DevTools listening on "):
-                url = line.split(" on ", 1)[1].strip()
-                break
-        if url is None:
-            proc.wait(timeout=TIMEOUT)
-            raise AssertionError(f"Chromium exited ({proc.returncode}) without opening DevTools")
-        # Keep draining stderr so Chromium never blocks on a full pipe.
-        import threading
+        found: list[str] = []
+        listening = threading.Event()
 
-        threading.Thread(target=proc.stderr.read, daemon=True).start()
+        def drain(stream: IO[str]) -> None:
+            # Chromium prints the DevTools address once it listens; its other lines are noise, read
+            # to the end so it never blocks on a full pipe.
+            for line in stream:
+                if line.startswith("DevTools listening on ") and not found:
+                    found.append(line.split(" on ", 1)[1].strip())
+                    listening.set()
+            listening.set()  # exited without listening
+
+        assert proc.stderr is not None
+        threading.Thread(target=drain, args=(proc.stderr,), daemon=True).start()
+        if not listening.wait(TIMEOUT) or not found:
+            proc.kill()
+            raise AssertionError(f"Chromium did not open DevTools (exit status {proc.wait()})")
+        url = found[0]
         ws = websocket.create_connection(url, timeout=TIMEOUT, suppress_origin=True)
         return cls(proc, ws)
 

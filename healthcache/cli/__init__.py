@@ -92,6 +92,7 @@ class Ctx:
     failures: list[Failure] = field(default_factory=list)
     deferred: bool = False  # under ``main``: the --json result is printed by main, once
     result: Any = None
+    accept_outside_edits: bool = False  # set by --accept-outside-edits on commands that write
 
     @property
     def paths(self) -> Any:
@@ -107,7 +108,19 @@ class Ctx:
     def store(self) -> Any:
         from healthcache.store import Store
 
-        return Store(self.paths, self.config())
+        return Store(
+            self.paths,
+            self.config(),
+            accept_outside_edits=self.accept_outside_edits,
+            on_outside=self.on_outside_edit,
+        )
+
+    def on_outside_edit(self, edit: Any) -> None:
+        """A writing command goes on over a cache changed outside healthcache: say so."""
+        if edit.lost:
+            self.warn(f"{edit.describe()}\nkept as it is (--accept-outside-edits)")
+        else:
+            self.say(edit.describe())
 
     def say(self, text: str) -> None:
         """Human output; silent under --quiet and --json."""
@@ -174,6 +187,22 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
             run.ctx = ctx
             ctx.deferred = True
         ctx.config()  # the configuration is validated before any command reads or writes anything
+        return func(*args, ctx=ctx, **kwargs)
+
+    return wrapper
+
+
+def writes_cache(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--accept-outside-edits on a command that saves the cache (place it below ``common_options``)."""
+
+    @click.option(
+        "--accept-outside-edits",
+        is_flag=True,
+        help="Save even though the cache lost data through an edit outside healthcache (the loss is kept).",
+    )
+    @wraps(func)
+    def wrapper(*args: Any, ctx: Ctx, accept_outside_edits: bool, **kwargs: Any) -> Any:
+        ctx.accept_outside_edits = accept_outside_edits
         return func(*args, ctx=ctx, **kwargs)
 
     return wrapper

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from healthcache.cli import Ctx, common_options, refresh_mirrors
+from healthcache.cli import Ctx, common_options, refresh_mirrors, writes_cache
 from healthcache.outcome import Failure, Outcome
 
 MAX_LISTED = 20
@@ -106,6 +106,7 @@ def render(report: Any) -> str:
 @click.option("--full", is_flag=True, help="Read every file again, even those the manifests say are imported.")
 @click.option("--dry-run", is_flag=True, help="Read and merge in memory, report, and write nothing at all.")
 @common_options
+@writes_cache
 def import_(paths: tuple[str, ...], full: bool, dry_run: bool, ctx: Ctx) -> None:
     """Import activity files, account exports, Polar sessions and Apple Health exports.
 

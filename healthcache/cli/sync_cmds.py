@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from healthcache.cli import Ctx, common_options, refresh_mirrors
+from healthcache.cli import Ctx, common_options, refresh_mirrors, writes_cache
 from healthcache.errors import UsageError
 from healthcache.outcome import Failure, Outcome
 
@@ -83,6 +83,7 @@ def _render_sync(result: Any) -> str:
 @click.option("--dry-run", is_flag=True, help="Show what would be added, updated and merged; write nothing.")
 @click.option("--force", is_flag=True, help="Sync even if the source was synced within the interval.")
 @common_options
+@writes_cache
 def sync(ctx: Ctx, days: int, source: str, dry_run: bool, force: bool) -> None:
     from healthcache.sources.sync import SyncOptions
     from healthcache.sources.sync import sync as run
@@ -277,6 +278,7 @@ class _Bar:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N activities this run.")
 @click.option("--source", type=SOURCE_CHOICE, default="all", show_default=True, help="Which source to ask.")
 @common_options
+@writes_cache
 def backfill_hr(ctx: Ctx, days: int | None, limit: int | None, source: str) -> None:
     from healthcache.sources.backfill import BackfillOptions
     from healthcache.sources.backfill import backfill_hr as run
