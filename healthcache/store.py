@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -133,9 +134,15 @@ class OutsideEditRefused(IntegrityRefused):
     """A writing command found the cache changed outside healthcache with data lost."""
 
     def __init__(self, edit: OutsideEdit, home: Path) -> None:
-        super().__init__(edit.describe(), list(edit.lost))
-        self.hint = edit.hint(home)
+        super().__init__(edit.describe(), list(edit.lost), hint=edit.hint(home))
         self.edit = edit
+
+    def json_fields(self) -> dict[str, Any]:
+        return {
+            **super().json_fields(),
+            "lost": sorted({v.subject for v in self.edit.lost}),
+            "last_saved": None if self.edit.last_saved is None else str(self.edit.last_saved),
+        }
 
 
 def outside_edit(paths: Paths, loaded: Loaded, index: CacheIndex | None) -> OutsideEdit | None:

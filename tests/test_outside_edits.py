@@ -74,6 +74,10 @@ def test_a_loss_made_outside_is_refused_named_and_undone_with_restore_merge(work
     assert f"healthcache restore --home {home} --merge {kept.name}" in result.output
     assert "--accept-outside-edits" in result.output
     assert _files(home) == before  # nothing written at all
+    as_json = invoke("import", "--home", str(home), "--json", str(later))
+    failure = json.loads(as_json.stdout)
+    assert failure["exit_code"] == 3 and failure["lost"] == [gone] and failure["last_saved"] == str(kept.path)
+    assert "changed outside healthcache" in failure["error"]
 
     verify = invoke("verify", "--home", str(home))
     assert verify.exit_code == 3, verify.output
