@@ -188,7 +188,7 @@ def restore(
         raise UsageError("--merge and --force exclude each other")
     backup_path = resolve_backup(store.paths, name)
     restored = load_file(backup_path).cache
-    with store.transaction(lock_timeout=lock_timeout, on_wait=on_wait, allow_corrupt=True) as tx:
+    with store.transaction(lock_timeout=lock_timeout, on_wait=on_wait, allow_corrupt=True, check_outside=False) as tx:
         current = tx.cache
         target = union(current, restored) if merge else restored
         result_plan = plan(current, target, backup_path)

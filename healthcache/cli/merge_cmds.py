@@ -7,7 +7,7 @@ from typing import Any, Literal
 import click
 import msgspec
 
-from healthcache.cli import Ctx, common_options
+from healthcache.cli import Ctx, common_options, writes_cache
 
 
 @click.command()
@@ -108,6 +108,7 @@ def _apply(ctx: Ctx, action: Literal["link", "unlink"], a: str, b: str, *, force
 @click.argument("b")
 @click.option("--force", is_flag=True, help="Link even records days apart or of incompatible sports.")
 @common_options
+@writes_cache
 def link(ctx: Ctx, a: str, b: str, force: bool) -> None:
     """Declare A and B (activity ids, aliases or source:id keys) one workout, and join them now.
 
@@ -123,6 +124,7 @@ def link(ctx: Ctx, a: str, b: str, force: bool) -> None:
 @click.argument("a")
 @click.argument("b")
 @common_options
+@writes_cache
 def unlink(ctx: Ctx, a: str, b: str) -> None:
     """Declare A and B distinct workouts; split their activity if they share one.
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from healthcache.cli import Ctx, common_options, restore_advice
+from healthcache.cli import Ctx, common_options, restore_advice, writes_cache
 from healthcache.config import RetentionPolicy
 
 
@@ -15,6 +15,7 @@ from healthcache.config import RetentionPolicy
 @click.option("--backups", "check_backups", is_flag=True, help="Also re-hash every backup against its name.")
 @click.option("--strict", is_flag=True, help="Also validate with the reference jsonschema implementation (slow).")
 @common_options
+@writes_cache
 def verify(ctx: Ctx, baseline: bool, check_backups: bool, strict: bool) -> None:
     """Check the cache's schema and invariants, the baseline, and (--backups) every backup.
 
@@ -36,6 +37,10 @@ def verify(ctx: Ctx, baseline: bool, check_backups: bool, strict: bool) -> None:
         if report.backups_checked:
             lines.append(f"backups checked: {report.backups_checked}")
         lines += [f"problem: {p}" for p in report.problems]
+        if report.outside is not None:
+            lines.append(report.outside.describe().split("\n", 1)[0])
+            if report.outside.lost:
+                lines.append(report.outside.hint(ctx.paths.home))
         if report.baseline_recorded and report.baseline is not None:
             lines.append(
                 f"baseline recorded: {report.baseline.records} records, per source {report.baseline.per_source}"
@@ -198,6 +203,7 @@ def backups_prune(
 @click.option("--reason", required=True, help="Why; kept in the tombstone.")
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted; write nothing.")
 @common_options
+@writes_cache
 def delete(ctx: Ctx, activity_id: str, reason: str, dry_run: bool) -> None:
     """Delete one activity explicitly; a tombstone keeps its ids so sync never brings it back."""
     from healthcache.delete import delete_activity
