@@ -5,8 +5,8 @@ each incoming record:
 
 1. ``same_id``: the record's ``source:source_id`` is already a key of an activity.
 2. ``external_id``: the record names another source's id for the same workout:
-   Strava's ``external_id`` of a Garmin upload (``garmin_push_<id>``,
-   ``garmin_ping_<id>``, or the Garmin file name ``<id>_ACTIVITY.fit``,
+   Strava's ``external_id`` of a Garmin upload (``garmin_push_<id>``, or the
+   Garmin file name ``<id>_ACTIVITY.fit``,
    ``<id>.fit``, ``activity_<id>.tcx``), or an account export's own platform ids
    (``garmin_export:<id>`` is ``garmin:<id>``).  It works both ways: a Garmin
    record arriving after its Strava copy finds it through the Strava payload.
@@ -96,7 +96,7 @@ class FieldRule(NamedTuple):
 # fields follow the same rule, so HR from any source is kept.
 FIELD_RULES: dict[str, FieldRule] = {
     "start_time": FieldRule(None),
-    "sport": FieldRule(None, ("other",)),  # "other" is what a source says when it does not know
+    "sport": FieldRule(None, ("other", "unspecified")),  # what a source says when it does not know
     "start_time_local": FieldRule(None, ("",)),
     "timezone": FieldRule(None, ("",)),
     "name": FieldRule(None, ("",)),
@@ -115,7 +115,9 @@ FIELD_RULES: dict[str, FieldRule] = {
 MERGED_FIELDS: tuple[str, ...] = tuple(FIELD_RULES)
 assert set(MERGED_FIELDS) == {"start_time", "sport", *SUMMARY_FIELDS, "hr_splits"}
 
-_GARMIN_UPLOAD = re.compile(r"garmin_(?:push|ping)_(\d+)", re.IGNORECASE)
+# ``garmin_ping_<n>`` (Strava's tag for Garmin uploads since 2022) carries a number
+# that is not a Garmin activity id, so it names nothing: the heuristic decides.
+_GARMIN_UPLOAD = re.compile(r"garmin_push_(\d+)", re.IGNORECASE)
 _GARMIN_FILE = re.compile(r"(?:activity_)?(\d{6,})(?:_activity)?\.(?:fit|tcx|gpx|zip)(?:\.gz)?", re.IGNORECASE)
 
 

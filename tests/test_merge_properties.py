@@ -93,7 +93,7 @@ def record_for(draw: st.DrawFn, source: str, index: int, start: datetime, family
     sport_raw = SPORT_NAMES[family][source]
     external_id = None
     if source == "strava" and garmin_id is not None and draw(st.booleans()):
-        external_id = draw(st.sampled_from([f"garmin_push_{garmin_id}", f"garmin_ping_{garmin_id}"]))
+        external_id = f"garmin_push_{garmin_id}"  # garmin_ping_<n> names no Garmin activity
     sid = garmin_id if source == "garmin" and garmin_id else f"{index}{SOURCES.index(source)}"
     rec = SourceRecord(
         source=source,

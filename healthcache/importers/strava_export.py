@@ -14,6 +14,10 @@ What real exports look like, and how each quirk is met:
 * ``Filename`` names Strava's own copy of the upload (``activities/<id>.fit.gz``):
   it never carries the Garmin activity id, so it is kept in the payload but not
   offered as an external id.
+* Every non-empty cell of the row is kept, under its (cleaned) label, in the
+  payload's ``export_csv``: gear, relative effort, private notes and the dozens
+  of columns no field of ours reads stay in ``raw``.  A repeated label keeps each
+  occurrence (``Distance``, ``Distance (2)``), so nothing is lost to a duplicate.
 
 Each row is shaped like the Strava API's activity JSON (``id``, ``sport_type``,
 ``start_date``, ``distance`` in metres, ...) so that ``sync`` later merges onto
@@ -84,6 +88,15 @@ class _Columns:
             self.index.setdefault(label, []).append(i)
         self.english = bool(self.cells) and self.cells[0] == "Activity ID"
         self.single_distance = len(self.index.get("Distance", [])) == 1
+        self.keys = _unique_keys(self.cells)
+
+    def cells_of(self, row: list[str]) -> dict[str, str]:
+        """Every non-empty cell of ``row`` by column key; cells beyond the header too."""
+        out: dict[str, str] = {}
+        for i, value in enumerate(row):
+            if value.strip():
+                out[self.keys[i] if i < len(self.keys) else f"column {i + 1}"] = value
+        return out
 
     def get(self, row: list[str], label: str, *, last: bool = False) -> str | None:
         idx = self.index.get(label)
@@ -96,6 +109,17 @@ class _Columns:
             if i < len(row) and row[i].strip():
                 return row[i].strip()
         return None
+
+
+def _unique_keys(labels: list[str]) -> list[str]:
+    """Labels made unique in column order: a repeat becomes ``Label (2)``, ``Label (3)``..."""
+    seen: dict[str, int] = {}
+    keys: list[str] = []
+    for i, label in enumerate(labels):
+        base = label or f"column {i + 1}"
+        seen[base] = seen.get(base, 0) + 1
+        keys.append(base if seen[base] == 1 else f"{base} ({seen[base]})")
+    return keys
 
 
 def sport_type(label: str | None) -> str | None:
@@ -144,6 +168,7 @@ def row_to_api(cols: _Columns, row: list[str]) -> dict[str, Any]:
         "calories": f("Calories"),
         "commute": (cols.get(row, "Commute") or "").lower() in ("true", "1", "1.0"),
         "export_filename": cols.get(row, "Filename"),
+        "export_csv": cols.cells_of(row),
     }
     for key in ("elapsed_time", "moving_time"):
         if api[key] is not None:

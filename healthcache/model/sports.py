@@ -1,11 +1,16 @@
 """The sport vocabulary: every source's sport names mapped onto one set of names.
 
 Mappings are data (one dict per source) so a new name is one line, and lookups
-are case-insensitive.  Unknown names become ``other``; the raw name is always
-kept beside the normalised one (``sport_raw``).
+are case-insensitive.  Garmin's versioned type keys (``stand_up_paddleboarding_v2``)
+are read without the version, and a Garmin key still unknown falls back to its
+``parentTypeId``.  Unknown names become ``other``; the raw name is always kept
+beside the normalised one (``sport_raw``).  ``other`` is a sport like any
+other for de-duplication: it matches only ``other``, never any workout.
 """
 
 from __future__ import annotations
+
+import re
 
 SPORTS: frozenset[str] = frozenset(
     {
@@ -30,8 +35,15 @@ SPORTS: frozenset[str] = frozenset(
         "multisport",
         "paddling",
         "other",
+        "unspecified",
     }
 )
+
+# A sport the format cannot name: TCX knows only Running, Biking and Other, so a TCX
+# "Other" says "neither running nor cycling" (a pool swim's TCX export says Other).
+# It is a constraint, not an unknown: compatible with every sport but those excluded.
+UNSPECIFIED = "unspecified"
+UNSPECIFIED_EXCLUDES: frozenset[str] = frozenset({"running", "cycling"})
 
 # Sports that count as the same workout family for de-duplication.
 FAMILY: dict[str, str] = {
@@ -109,6 +121,14 @@ GARMIN: dict[str, str] = {
     "fitness_equipment": "other",
     "other": "other",
 }
+
+# Garmin's activityType.parentTypeId -> sport, for a typeKey no table knows (ids of
+# Connect's own type tree, as its activity lists send them: running 1, cycling 2,
+# hiking 3, walking 9, swimming 26).  17 ("all") and 4 ("other") say nothing.
+GARMIN_PARENTS: dict[int, str] = {1: "running", 2: "cycling", 3: "hiking", 9: "walking", 26: "swimming"}
+
+# Garmin appends a version to type keys it redefines ("stand_up_paddleboarding_v2").
+_VERSION = re.compile(r"_v\d+$")
 
 # Strava sport_type (and the older ``type``; the account export writes them with spaces).
 STRAVA: dict[str, str] = {
@@ -268,7 +288,7 @@ POLAR: dict[str, str] = {
 }
 
 # TCX <Activity Sport="..."> knows only three values.
-TCX: dict[str, str] = {"running": "running", "biking": "cycling", "other": "other"}
+TCX: dict[str, str] = {"running": "running", "biking": "cycling", "other": UNSPECIFIED}
 
 # GPX <trk><type>: free text (Garmin typeKeys, Strava names) or StravaGPX's numeric codes.
 GPX: dict[str, str] = {
@@ -280,6 +300,7 @@ GPX: dict[str, str] = {
     "9": "running",
     "10": "walking",
     "16": "swimming",
+    "other": "other",  # free text: an "other" here is not TCX's constrained Other
 }
 
 TABLES: dict[str, dict[str, str]] = {
@@ -307,7 +328,11 @@ def normalise_sport(source: str, raw: str | None) -> str:
     prefix = PREFIXES.get(source, "")
     if prefix and not key.startswith(prefix):
         key = prefix + key
-    for candidate in (key, key.split("/", 1)[0], key.replace("_", "")):
+    candidates = [key, key.split("/", 1)[0], key.replace("_", "")]
+    if source in ("garmin", "garmin_export"):
+        bare = _VERSION.sub("", key)
+        candidates[1:1] = [bare] if bare != key else []
+    for candidate in candidates:
         if candidate in table:
             return table[candidate]
         if candidate in SPORTS:
@@ -319,10 +344,29 @@ def normalise_sport(source: str, raw: str | None) -> str:
     return "other"
 
 
+def garmin_sport(type_key: str | None, parent_type_id: object = None) -> str:
+    """A Garmin activityType: its key (version stripped), else its parent type, else ``other``."""
+    sport = normalise_sport("garmin", type_key)
+    if sport == "other" and isinstance(parent_type_id, int) and not isinstance(parent_type_id, bool):
+        known = type_key and _VERSION.sub("", type_key.strip().lower()) in GARMIN
+        if not known:
+            return GARMIN_PARENTS.get(parent_type_id, "other")
+    return sport
+
+
 def family(sport: str) -> str:
     return FAMILY.get(sport, sport)
 
 
 def compatible(a: str, b: str) -> bool:
-    """Two sports may be the same workout: same family, or either side unknown."""
-    return a == "other" or b == "other" or family(a) == family(b)
+    """Two sports may be the same workout: the same family.
+
+    ``other`` (an unknown or unmapped sport) is its own family: it is never a
+    wildcard that lets the heuristic join it with any workout nearby.  Only
+    ``unspecified`` (a format that cannot name the sport) matches more: every
+    family except those the format would have named.
+    """
+    if UNSPECIFIED in (a, b):
+        known = b if a == UNSPECIFIED else a
+        return family(known) not in UNSPECIFIED_EXCLUDES
+    return family(a) == family(b)

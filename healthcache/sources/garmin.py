@@ -29,7 +29,7 @@ import msgspec
 from healthcache.config import Config, Paths
 from healthcache.errors import AuthRequired, SourceError
 from healthcache.model.records import HRSplit, SourceRecord
-from healthcache.model.sports import normalise_sport
+from healthcache.model.sports import garmin_sport
 from healthcache.sources import tokens
 from healthcache.sources.base import (
     GARMIN_RATE_LIMIT_BACKOFF,
@@ -74,6 +74,57 @@ def _start(raw: dict[str, Any]) -> str:
     raise ValueError("startTimeGMT: missing (and no beginTimestamp)")
 
 
+# An elapsed time this many times its neighbours is in milliseconds, not seconds: a
+# pause 100 times the moving time does not happen (watches stop recording), while
+# Connect's activity lists of 2018-2021 send ``elapsedDuration`` in ms.
+MS_RATIO = 100.0
+
+
+def _span_s(raw: dict[str, Any]) -> float | None:
+    """endTimeGMT - startTimeGMT in seconds, when the payload has both (newer lists)."""
+    end, start = payload_text(raw, "endTimeGMT"), payload_text(raw, "startTimeGMT")
+    if not end or not start:
+        return None
+    try:
+        return (_garmin_time(end, "endTimeGMT") - _garmin_time(start, "startTimeGMT")).total_seconds()
+    except ValueError:
+        return None
+
+
+def elapsed_seconds(raw: dict[str, Any]) -> tuple[float | None, str]:
+    """The elapsed time in seconds and how it was read.  Pure.
+
+    ``elapsedDuration`` is checked against its neighbours (``duration``,
+    ``movingDuration``, the span from ``startTimeGMT`` to ``endTimeGMT``, and
+    ``distance / averageSpeed``): real lists of 2018 and 2021 give it in
+    milliseconds beside ``duration`` in seconds, which read as seconds made a
+    45-minute run last 31 days.
+    """
+    elapsed = payload_number(raw, "elapsedDuration")
+    duration = payload_number(raw, "duration")
+    distance, speed = payload_number(raw, "distance"), payload_number(raw, "averageSpeed")
+    neighbours = [
+        v
+        for v in (
+            duration,
+            payload_number(raw, "movingDuration"),
+            _span_s(raw),
+            distance / speed if distance and speed and speed > 0 else None,
+        )
+        if v is not None and v > 0
+    ]
+    if not elapsed:
+        return duration, "duration (no elapsedDuration)"
+    if not neighbours:
+        return elapsed, "elapsedDuration (nothing to check it against)"
+    reference = max(neighbours)
+    if elapsed <= reference * MS_RATIO:
+        return elapsed, "elapsedDuration, seconds"
+    if elapsed / 1000 >= min(neighbours) * 0.5:
+        return elapsed / 1000, f"elapsedDuration in milliseconds ({elapsed:.0f} beside {reference:.0f} s)"
+    return duration, f"elapsedDuration {elapsed:.0f} fits neither unit; duration used"
+
+
 def validate(record: SourceRecord) -> SourceRecord:
     """Check a record against the cache schema's constraints (HR range, no negatives...).
 
@@ -100,10 +151,12 @@ def normalise_activity(raw: dict[str, Any]) -> SourceRecord:
         raise ValueError(f"activityId: missing or not an id: {activity_id!r}")
     kind = raw.get("activityType")
     type_key = None
+    parent = None
     if kind is not None:
         if not isinstance(kind, dict):
             raise ValueError(f"activityType: expected an object, got {kind!r}")
         type_key = payload_text(kind, "typeKey")
+        parent = kind.get("parentTypeId")
     local = payload_text(raw, "startTimeLocal")
     cadence = (
         payload_number(raw, "averageRunningCadenceInStepsPerMinute")
@@ -114,13 +167,12 @@ def normalise_activity(raw: dict[str, Any]) -> SourceRecord:
         source=SOURCE,
         source_id=str(activity_id).strip(),
         start_time=_start(raw),
-        sport=normalise_sport(SOURCE, type_key),
+        sport=garmin_sport(type_key, parent),
         sport_raw=type_key,
         start_time_local=_garmin_time(local, "startTimeLocal").replace(microsecond=0).isoformat() if local else None,
         name=payload_text(raw, "activityName"),
         distance_m=payload_number(raw, "distance"),
-        duration_s=payload_number(raw, "elapsedDuration")
-        or payload_number(raw, "duration"),  # elapsed, as the cache defines it
+        duration_s=elapsed_seconds(raw)[0],  # elapsed, as the cache defines it
         moving_time_s=payload_number(raw, "movingDuration"),
         elevation_gain_m=payload_number(raw, "elevationGain"),
         calories=payload_number(raw, "calories"),
@@ -287,8 +339,7 @@ class GarminSession:
             if not isinstance(exc.__cause__, GarminConnectNotFoundError):
                 raise
             details = None  # no detail samples kept for it: the laps may still do
-        samples = parse_activity_detail_metrics(details) if isinstance(details, dict) else []
-        splits = per_km_splits(*_series(samples))
+        splits = per_km_splits(*detail_series(details, parse_activity_detail_metrics))
         if splits:
             return splits
         try:
@@ -314,6 +365,55 @@ def _token_fields(text: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+# The details payload Connect sent until about 2019 is wrapped in its Java class name
+# and says ``measurements``/``metrics`` where today's says ``metricDescriptors``/
+# ``activityDetailMetrics``; its ``sumDistance`` is in kilometres (unit "kilometer").
+_LEGACY_WRAPPER = "com.garmin.activity.details.json.ActivityDetails"
+_METRES_PER_UNIT = {"meter": 1.0, "centimeter": 0.01, "kilometer": 1000.0, "mile": 1609.344, "foot": 0.3048}
+
+
+def _current_shape(details: dict[str, Any]) -> dict[str, Any]:
+    """A details payload of either era in today's shape (descriptors + positional metrics)."""
+    inner = details.get(_LEGACY_WRAPPER)
+    if isinstance(inner, dict):
+        details = inner
+    if "metricDescriptors" in details or "activityDetailMetrics" in details:
+        return details
+    return {"metricDescriptors": details.get("measurements"), "activityDetailMetrics": details.get("metrics")}
+
+
+def _unit_key(descriptor: Any) -> str | None:
+    unit = descriptor.get("unit") if isinstance(descriptor, dict) else None
+    if isinstance(unit, dict):
+        unit = unit.get("key")
+    return unit.lower() if isinstance(unit, str) else None
+
+
+def detail_series(
+    details: Any, parse: Callable[[dict[str, Any]], list[dict[str, Any]]]
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """(seconds, metres, bpm) from an activity details payload of any era.  Pure.
+
+    ``parse`` is garminconnect's ``parse_activity_detail_metrics``; distances are
+    scaled to metres from the ``sumDistance`` descriptor's unit (kilometres in
+    the 2018 payloads, which read as metres never reached a first kilometre).
+    """
+    if not isinstance(details, dict):
+        return [], [], []
+    shaped = _current_shape(details)
+    descriptors = shaped.get("metricDescriptors")
+    if not isinstance(descriptors, list) or not isinstance(shaped.get("activityDetailMetrics"), list):
+        return [], [], []
+    times, metres, bpm = _series(parse(shaped))
+    unit = next((_unit_key(d) for d in descriptors if isinstance(d, dict) and d.get("key") == "sumDistance"), None)
+    scale = _METRES_PER_UNIT.get(unit or "meter")
+    if scale is None:
+        return [], [], []  # a distance unit we cannot convert: no splits rather than wrong ones
+    if scale != 1.0:
+        metres = [m * scale if isinstance(m, int | float) and not isinstance(m, bool) else m for m in metres]
+    return times, metres, bpm
 
 
 def _series(samples: list[dict[str, Any]]) -> tuple[list[Any], list[Any], list[Any]]:
