@@ -18,7 +18,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +226,20 @@ def load_file(path: Path, *, index: CacheIndex | None = None, clock: Callable[[]
     return Loaded(cache=cache, exists=True, sha256=sha, size=len(data), data=data, index=index)
 
 
+def _written_before(path: Path, now: datetime) -> datetime:
+    """When the file being replaced was written (its mtime), and in any case before ``now``.
+
+    Its backup is named by that moment, so it sorts before the backup of the
+    state the save writes, which is named ``now``.
+    """
+    latest = now - timedelta(microseconds=1)
+    try:
+        written = datetime.fromtimestamp(path.stat().st_mtime_ns / 1e9, tz=UTC)
+    except OSError:
+        return latest
+    return min(written, latest)
+
+
 class Store:
     """A workspace's cache, lock, backups and state files."""
 
@@ -362,7 +376,9 @@ class Transaction:
             if backup_path is None:
                 # Not kept yet (written by an older version, changed outside, or a crash
                 # before its copy): the file is about to be replaced, so a link is safe.
-                backup_path = backup.make_backup(paths.cache, paths.backups, sha, now, corrupt=self.corrupt is not None)
+                backup_path = backup.make_backup(
+                    paths.cache, paths.backups, sha, _written_before(paths.cache, now), corrupt=self.corrupt is not None
+                )
         lineage = self._next_lineage(dropped=bool(violations))
         atomic.save_atomic(paths.cache, data)
         sha = hashlib.sha256(data).hexdigest()

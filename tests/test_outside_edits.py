@@ -155,3 +155,26 @@ def test_the_library_refuses_unless_accepted(store: Store, seeded: Any) -> None:
     assert result.outside is not None and result.outside.lost and result.lineage is not None
     with store.transaction() as tx:  # adopted: no longer an outside edit
         assert tx.outside is None
+
+
+def test_the_replaced_file_sorts_before_the_state_that_replaces_it(tmp_path: Path) -> None:
+    """Both backups of one save are named apart in time, so "newest" is always the state saved."""
+    from datetime import UTC, datetime
+
+    from tests import factories
+
+    clock = [datetime(2026, 1, 1, 11, 0, tzinfo=UTC)]
+    paths = Paths(tmp_path / "home")
+    store = Store(paths, clock=lambda: clock[0])
+    with store.transaction() as tx:
+        tx.save(factories.cache(2))
+    clock[0] = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)  # one clock reading for the whole next save
+    doc = json.loads(paths.cache.read_text())
+    doc["activities"][0]["name"] = "edited by hand"  # not kept yet, and nothing lost
+    paths.cache.write_text(json.dumps(doc, indent=2))
+    outside = paths.cache.read_bytes()
+    with store.transaction() as tx:
+        tx.save(msgspec.structs.replace(tx.cache, activities=tx.cache.activities[:1] + tx.cache.activities[1:]))
+    newest, replaced, *_ = backup.list_backups(paths.backups)
+    assert newest.when > replaced.when
+    assert newest.path.read_bytes() == paths.cache.read_bytes() and replaced.path.read_bytes() == outside
