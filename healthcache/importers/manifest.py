@@ -232,6 +232,8 @@ class Manifests:
 
     def record(self, group: str, path: str, entry: FileEntry) -> None:
         old = self.by_path.get(path)
+        if old is not None and old[0] == group and msgspec.structs.replace(old[1], at=None) == entry:
+            return  # the same outcome as last time (a file that fails again): nothing to write
         if old is not None and old[0] != group:
             self.groups[old[0]].files.pop(path, None)
             self._moved[old[0]].add(path)
