@@ -41,18 +41,22 @@ def short_ids(ids: Iterable[str], others: Iterable[str] = ()) -> dict[str, str]:
     """id -> the short id to print: 8 digits, longer only where it would also name another
     key (another id in ``ids`` or one of ``others``, e.g. every alias), as git does."""
     digests = {i: short_hash(i) for i in ids}
-    rest = [short_hash(k) for k in others if k not in digests]
+    groups: dict[str, list[str]] = {}
+    for d in digests.values():
+        groups.setdefault(d[:SHORT_LEN], []).append(d)
+    for key in others:
+        if key not in digests:
+            d = short_hash(key)
+            groups.setdefault(d[:SHORT_LEN], []).append(d)
     out = {i: d[:SHORT_LEN] for i, d in digests.items()}
-    taken: dict[str, int] = {}
-    for d in [*digests.values(), *rest]:
-        taken[d[:SHORT_LEN]] = taken.get(d[:SHORT_LEN], 0) + 1
-    everything = [*digests.values(), *rest]
     for i, d in digests.items():
-        if taken[d[:SHORT_LEN]] > 1:
-            length = SHORT_LEN
-            while sum(1 for other in everything if other.startswith(d[:length])) > 1 and length < len(d):
-                length += 1
-            out[i] = d[:length]
+        group = groups[d[:SHORT_LEN]]
+        if len(group) == 1:
+            continue  # the common case: 8 digits name this id alone
+        length = SHORT_LEN
+        while length < len(d) and any(x != d and x.startswith(d[:length]) for x in group):
+            length += 1
+        out[i] = d[:length]
     return out
 
 

@@ -262,6 +262,8 @@ def test_show_text(sample_home: Path) -> None:
     assert re.search(r"^field +value +from$", out, re.M)
     assert re.search(r"^each source says +" + " +".join(act.source_ids) + "$", out, re.M)
     assert re.search(rf"^distance_m +{act.distance_m:g} +garmin$", out, re.M)
+    raw_names = " +".join(re.escape(act.sport_raw.get(s, "-")) for s in act.source_ids)
+    assert re.search(rf"^sport as named +{raw_names}$", out, re.M)
     assert "per-km heart rate" in out and "how it was joined:" in out
     assert not ANSI.search(out)
 

@@ -192,6 +192,8 @@ def show(ctx: Ctx, activity_id: str) -> None:
             own.add_column(source, overflow="fold")
         for f in d.fields:
             own.add_row(f.name, *(_cell(f.sources.get(s), f.value) for s in readable))
+        sport_raw = d.activity.get("sport_raw", {})
+        own.add_row("sport as named", *(sport_raw.get(s, "-") for s in readable))
         parts = ["\n".join(head), _render(ctx, fields)]
         notes = [f"{f.name}: {f.note}" for f in d.fields if f.note]
         if notes:
