@@ -44,6 +44,7 @@ MEASURE = """
       const painted = marks.filter(m => getComputedStyle(m).visibility !== 'hidden'
         && (m.getAttribute('fill') || m.getAttribute('stroke') || 'none') !== 'none');
       return {key: f.dataset.chart, width: box.width, height: box.height,
+              x: box.left + scrollX, y: box.top + scrollY,
               marks: marks.length, painted: painted.length,
               texts: [...f.querySelectorAll('svg text')].filter(visible).length};
     }),
@@ -174,6 +175,16 @@ class Browser:
             if events is not None and "method" in msg:
                 events.append(msg)
 
+    def _clip(self, session: str, chart: dict[str, Any]) -> int:
+        """The size of a PNG of one chart's area: a blank area compresses to almost nothing."""
+        if not chart["width"] or not chart["height"]:
+            return 0
+        clip = {k: chart[k] for k in ("x", "y", "width", "height")} | {"scale": 1}
+        data = self.call(
+            "Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True}, session=session
+        )["data"]
+        return len(base64.b64decode(data))
+
     def open(self, url: str) -> PageLoad:
         """Load ``url`` in a fresh tab, wait for its load event, and record what happened."""
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -199,6 +210,19 @@ class Browser:
             shot = self.call(
                 "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=session
             )["data"]
+            # Pixels, not just DOM: each chart's area as drawn, then the same area with its SVG hidden.
+            drawn = [self._clip(session, c) for c in measured["charts"]]
+            self.call(
+                "Runtime.evaluate",
+                {
+                    "expression": "document.querySelectorAll('figure.chart > svg').forEach(s => s.style.visibility = 'hidden')"
+                },
+                session=session,
+            )
+            hidden = [self._clip(session, c) for c in measured["charts"]]
+            measured["png_bytes"] = {
+                c["key"]: (d, h) for c, d, h in zip(measured["charts"], drawn, hidden, strict=True)
+            }
         finally:
             self.call("Target.closeTarget", {"targetId": target})
         load = PageLoad(url=url, measured=measured, screenshot=base64.b64decode(shot))
@@ -249,6 +273,8 @@ def test_the_report_loads_offline_without_console_errors_and_every_chart_is_draw
         assert chart["width"] > 300 and chart["height"] > 150, chart
         assert chart["painted"] >= want[chart["key"]] > 0, chart  # every datum is a painted mark with a size
         assert chart["texts"] >= 5, chart  # axis labels and titles laid out
+        drawn, hidden = m["png_bytes"][chart["key"]]
+        assert drawn > 4 * hidden, (chart["key"], drawn, hidden)  # the screenshot shows it: not a blank area
     assert load.screenshot.startswith(b"\x89PNG") and len(load.screenshot) > 50_000
     (tmp_path / "report.png").write_bytes(load.screenshot)
 
@@ -268,4 +294,4 @@ def test_the_harness_sees_console_errors_network_requests_and_undrawn_charts(bro
     assert load.requests == ["http://report-assets.example/logo.png"]
     assert load.measured["scripts"] == 1
     [chart] = load.measured["charts"]
-    assert chart["painted"] == 0 and chart["width"] == 0
+    assert chart["painted"] == 0 and chart["width"] == 0 and load.measured["png_bytes"]["x"] == (0, 0)
