@@ -515,3 +515,13 @@ def test_report_shows_verify_problems_and_a_drop_below_the_baseline(home: Path) 
     assert rows["records"]["delta"] == -2 and rows["records"]["ok"] is False
     html, _, _ = render_html(data)
     assert 'id="verify-status">' in html and "BELOW BASELINE" in html and data.lost_total == 2
+
+
+def test_an_unreadable_baseline_is_a_verify_problem_in_the_page_not_a_failed_report(home: Path) -> None:
+    store = build_workspace(home)
+    store.paths.baseline.write_bytes(b"{ broken")
+    data = rd.collect(store)
+    assert data.baseline == [] and data.verify["ok"] is False
+    assert any(str(store.paths.baseline) in p for p in data.verify["problems"])
+    html, _, _ = render_html(data)
+    assert "baseline is unreadable" in html

@@ -11,7 +11,7 @@ import math
 import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,10 @@ from typing import Any
 import msgspec
 
 from healthcache import backup, guard
+from healthcache.errors import CorruptInput
 from healthcache.model.records import Activity, Cache
 from healthcache.model.sports import family
-from healthcache.store import Store, read_baseline, read_index
+from healthcache.store import Store, read_baseline
 from healthcache.timeutil import utc_iso
 from healthcache.verify import verify
 
@@ -109,7 +110,6 @@ class ReportData:
     hr_trend: list[Row]
     drift: list[Row]
     long_runs: int
-    notes: list[str] = field(default_factory=list)
 
 
 def local_day(act: Activity) -> date:
@@ -380,7 +380,10 @@ def collect(store: Store, *, backup_samples: int = BACKUP_SAMPLES) -> ReportData
         "sha256": report.sha256,
         "problems": [str(p) for p in report.problems],
     }
-    baseline = read_baseline(paths)
+    try:
+        baseline = read_baseline(paths)
+    except CorruptInput:
+        baseline = None  # verify names the unreadable baseline among its problems
     all_backups = backup.list_backups(paths.backups, include_corrupt=True)
     good = [b for b in all_backups if not b.corrupt]
     picked = sample(good, backup_samples)
@@ -398,9 +401,7 @@ def collect(store: Store, *, backup_samples: int = BACKUP_SAMPLES) -> ReportData
         older.append((info.name, snap))
         over_time += _source_rows(utc_iso(info.when), *snapshot_counts(snap), "backup")
     if loaded.exists:
-        index = read_index(paths)
-        at = index.updated_at if index is not None and index.sha256 == loaded.sha256 else cache.updated_at
-        over_time += _source_rows(at, *guard.record_counts(cache), "now")
+        over_time += _source_rows(cache.updated_at, *guard.record_counts(cache), "now")
     lost = lost_records(cache, older)
     weekly, weeks, weekly_note = weekly_distance(acts, now)
     drift, long_runs = hr_drift(acts)
