@@ -262,6 +262,8 @@ def test_collect_finds_records_lost_past_the_guard(home: Path) -> None:
         tx.save(msgspec.structs.replace(tx.cache, activities=tx.cache.activities[:-1]), force_reason="test")
     data = rd.collect(store)
     assert data.lost_total == 1 and data.lost[0]["key"] == gone.id
+    newest_holding = max(b.name for b in store.paths.backups.iterdir() if gone.id in b.read_text())
+    assert data.lost[0]["last_seen_in"] == newest_holding
     html, _, _ = render_html(data)
     assert f"{data.lost_total} record(s) held by a sampled backup are missing now" in html and gone.id in html
 

@@ -257,7 +257,7 @@ def sample(items: Sequence[backup.BackupInfo], n: int) -> list[backup.BackupInfo
 
 
 def lost_records(current: Cache, older: Iterable[tuple[str, Snapshot]]) -> list[Row]:
-    """Records some backup held that are neither in the cache now nor deleted by a tombstone.
+    """Records some backup (``older``: newest first) held that are neither in the cache now nor deleted.
 
     The guard refuses such saves; one that shows up here came past it
     (``restore --force``, or a file edited by hand) and is worth a look.
@@ -402,7 +402,7 @@ def collect(store: Store, *, backup_samples: int = BACKUP_SAMPLES) -> ReportData
         over_time += _source_rows(utc_iso(info.when), *snapshot_counts(snap), "backup")
     if loaded.exists:
         over_time += _source_rows(cache.updated_at, *guard.record_counts(cache), "now")
-    lost = lost_records(cache, older)
+    lost = lost_records(cache, older[::-1])  # newest first: "last seen in" is the newest backup holding it
     weekly, weeks, weekly_note = weekly_distance(acts, now)
     drift, long_runs = hr_drift(acts)
     try:
