@@ -100,7 +100,8 @@ def per_km_splits(
         while pos < d1:
             km = km_of(pos)
             end = min(km * KM, d1)
-            add(km, dt * (end - pos) / (d1 - d0), hr)
+            # The share first: dt * (end - pos) underflows for subnormal distances.
+            add(km, dt * min(1.0, (end - pos) / (d1 - d0)), hr)
             pos = end
 
     last_km = km_of(total_m)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from healthcache.errors import HealthcacheError
@@ -247,6 +247,7 @@ def test_a_few_metres_after_the_last_kilometre_are_not_a_split() -> None:
         max_size=200,
     )
 )
+@example([(1.5, 5e-324, None), (1.0, 10.0, None)])  # a subnormal step: 1.5 * 5e-324 rounds up to 1e-323
 def test_split_durations_add_up_to_the_elapsed_time(steps: list[tuple[float, float, float | None]]) -> None:
     t, d, h = [0.0], [0.0], [150.0]
     for dt, dd, hr in steps:
