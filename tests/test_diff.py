@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -11,7 +12,7 @@ import pytest
 
 from healthcache import backup, diff
 from healthcache.config import Paths
-from healthcache.model.records import Cache
+from healthcache.model.records import Activity, Cache
 from healthcache.store import Store
 from tests import factories, test_views
 from tests.test_views import cache_of, hc
@@ -21,7 +22,7 @@ sample_template = test_views.sample_template
 sample_home = test_views.sample_home
 
 
-def edit(home: Path, change: callable) -> None:  # type: ignore[valid-type]
+def edit(home: Path, change: Callable[[Cache], Cache]) -> None:
     """Save ``change(cache)`` through the real store (guard, backup, index)."""
     store = Store(Paths(home))
     with store.transaction() as tx:
@@ -168,7 +169,7 @@ def test_deepdiff_runs_only_on_activities_whose_content_differs(monkeypatch: pyt
     calls: list[str] = []
     real = diff.field_changes
 
-    def counting(old, new):  # type: ignore[no-untyped-def]
+    def counting(old: Activity, new: Activity) -> list[diff.FieldChange]:
         calls.append(old.id)
         return real(old, new)
 
