@@ -145,6 +145,7 @@ def test_colour_only_at_a_terminal(
     table.add_row("abc")
     ctx = Ctx(home=None, as_json=as_json, quiet=quiet, lock_timeout=0)
     assert bool(ANSI.search(view_cmds._render(ctx, table))) is coloured
+    assert bool(ANSI.search(view_cmds._paint_diff(ctx, "- garmin:1  removed"))) is coloured
 
 
 # --- ID resolution ---------------------------------------------------------------

@@ -27,13 +27,18 @@ def _is_tty() -> bool:
     return sys.stdout.isatty()
 
 
+def _colour(ctx: Ctx) -> bool:
+    """Colour only at a terminal, and never with NO_COLOR, --json or --quiet."""
+    return _is_tty() and not ctx.as_json and not ctx.quiet and not os.environ.get("NO_COLOR")
+
+
 def _render(ctx: Ctx, *items: Any) -> str:
     """Rich renderables as text: at the terminal's width (80 when not a terminal), coloured
-    only at a terminal without NO_COLOR, --json or --quiet."""
+    as ``_colour`` says."""
     from rich.console import Console
 
     tty = _is_tty()
-    colour = tty and not ctx.as_json and not ctx.quiet and not os.environ.get("NO_COLOR")
+    colour = _colour(ctx)
     width = shutil.get_terminal_size((80, 24)).columns if tty else 80
     buf = io.StringIO()
     console = Console(
@@ -283,7 +288,20 @@ def diff(ctx: Ctx, states: Sequence[str]) -> None:
     a = states[0] if states else "latest"
     b = states[1] if len(states) > 1 else "current"
     result = d.diff(ctx.paths, a, b)
-    ctx.emit(msgspec.to_builtins(result), lambda: d.render(result))
+    ctx.emit(msgspec.to_builtins(result), lambda: _paint_diff(ctx, d.render(result)))
+
+
+_DIFF_COLOURS = {"+ ": "green", "- ": "red", "~ ": "yellow"}
+
+
+def _paint_diff(ctx: Ctx, text: str) -> str:
+    """Added green, removed red, changed yellow: at a terminal only."""
+    if not _colour(ctx):
+        return text
+    return "\n".join(
+        click.style(line, fg=_DIFF_COLOURS[line[:2]]) if line[:2] in _DIFF_COLOURS else line
+        for line in text.splitlines()
+    )
 
 
 # --- rebuild ------------------------------------------------------------------
