@@ -15,7 +15,7 @@ import msgspec
 from healthcache import backup, guard
 from healthcache.importers.manifest import failing
 from healthcache.model.records import Cache, Tombstone
-from healthcache.store import Store, newest_tombstones, read_baseline, read_index
+from healthcache.store import Store, current_index, newest_tombstones, read_baseline
 
 
 def status(store: Store) -> dict[str, Any]:
@@ -25,19 +25,13 @@ def status(store: Store) -> dict[str, Any]:
         st = paths.cache.stat()
     except FileNotFoundError:
         st = None
-    index = read_index(paths)
+    index = current_index(paths) if st is not None else None
     if st is None:
         out.update(exists=False, size_bytes=0, updated_at=None, **_counts(0, 0, {}, {}, 0, []))
-    elif (
-        index is not None
-        and index.size == st.st_size
-        and index.mtime_ns == st.st_mtime_ns
-        and index.live_per_source is not None
-        and index.tombstones is not None
-    ):
+    elif index is not None and index.live_per_source is not None and index.tombstones is not None:
         out.update(
             exists=True,
-            size_bytes=st.st_size,
+            size_bytes=index.size,  # the file's size: the index is current
             updated_at=index.updated_at,
             **_counts(
                 index.activities,

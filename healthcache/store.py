@@ -80,11 +80,11 @@ def new_lineage() -> str:
     return secrets.token_hex(8)
 
 
-def trusted_lineage(paths: Paths) -> str | None:
-    """The lineage of the cache on disk if it is the file healthcache last saved, judged by ``stat``.
+def current_index(paths: Paths) -> CacheIndex | None:
+    """The cache index, only when it describes the file on disk (same size and mtime_ns).
 
-    None when there is no index or the file's size or mtime differ from it:
-    then whatever state files say must be checked against the cache itself.
+    The one place that decides whether the index may stand in for the cache:
+    ``status``, ``export`` and the lineage checks all ask here.
     """
     index = read_index(paths)
     if index is None:
@@ -95,7 +95,17 @@ def trusted_lineage(paths: Paths) -> str | None:
         return None
     if st.st_size != index.size or st.st_mtime_ns != index.mtime_ns:
         return None
-    return lineage_of(index)
+    return index
+
+
+def trusted_lineage(paths: Paths) -> str | None:
+    """The lineage of the cache on disk if it is the file healthcache last saved, judged by ``stat``.
+
+    None when there is no index or the file's size or mtime differ from it:
+    then whatever state files say must be checked against the cache itself.
+    """
+    index = current_index(paths)
+    return None if index is None else lineage_of(index)
 
 
 @dataclass(frozen=True)

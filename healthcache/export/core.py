@@ -1,12 +1,15 @@
-"""The engine-neutral half of the SQL mirror: what to send, and the report.
+"""Export: bring a SQL mirror up to date with the cache, sending only what changed.
 
 The cache is read as a snapshot (no lock).  Each activity's content hash is
-compared with the one the mirror stores (one query for all of them) and only
-new and changed activities are written, with their child rows replaced, in one
-transaction.  A cache whose file hash equals the one recorded in the mirror's
-meta table is recognised from the cache index and ``stat`` alone.  The engine
-adapters (``sqlite.py``, ``postgres.py``) implement ``Mirror``; this module
-never imports a database driver.
+compared with the one the mirror stores (one query for all of them); the
+decisions are a pure plan (``plan.py``), and one write path applies it in one
+transaction: new and changed activities written with their child rows
+replaced, orphans marked or deleted, or every table rebuilt.  A dry run is the
+same path with a sink that counts.  A cache whose file hash equals the one
+recorded in the mirror's meta table is recognised from the cache index and
+``stat`` alone.  The engines (``sqlite.py``, ``postgres.py``) implement
+``mirror.Mirror`` and are loaded through ``targets.Target``; this module never
+imports a database driver.
 """
 
 from __future__ import annotations
@@ -17,159 +20,51 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
 
 import msgspec
 
 from healthcache import GENERATOR, codec
 from healthcache.config import Config, Paths
-from healthcache.errors import EXIT_LOCK_BUSY, CorruptInput, HealthcacheError
-from healthcache.export import tables
+from healthcache.errors import CorruptInput, HealthcacheError
+from healthcache.export import plan, tables
+from healthcache.export.mirror import ExportError, ExportLockTimeout, Mirror, MirrorState, Sink, StoredRow
+from healthcache.export.plan import ExportPlan, SchemaAction
+from healthcache.export.report import ExportReport, TableCounts
+from healthcache.export.targets import Target, parse_target, redact_text
 from healthcache.model.records import Activity
-from healthcache.store import Store, read_index
+from healthcache.store import Store, current_index, read_index
 from healthcache.timeutil import now_utc, utc_iso
+
+# Names that moved to their own modules stay importable from here.
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_LOCK_WAIT",
+    "ConfiguredExport",
+    "ExportError",
+    "ExportLockTimeout",
+    "ExportReport",
+    "Mirror",
+    "MirrorState",
+    "StoredRow",
+    "TableCounts",
+    "Target",
+    "cache_fingerprint",
+    "content_hash",
+    "export",
+    "parse_target",
+    "redact_text",
+    "run_configured_exports",
+]
 
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_LOCK_WAIT = 600.0
 MB = 1024 * 1024
 
 Progress = Callable[[int, int], None]  # (activities written so far, total to write)
-
-
-class ExportError(HealthcacheError):
-    """The export failed; the mirror is as it was (the transaction rolled back), the cache untouched."""
-
-
-class ExportLockTimeout(ExportError):
-    exit_code = EXIT_LOCK_BUSY
-
-
-class MirrorState(msgspec.Struct, kw_only=True):
-    """What an export found in the database before writing."""
-
-    has_tables: bool  # the activities table exists
-    meta: dict[str, str] | None  # None when there is no meta table
-    size_bytes: int
-
-
-class StoredRow(msgspec.Struct, array_like=True):
-    id: str
-    content_hash: str | None
-    orphaned: bool
-
-
-class Mirror(Protocol):
-    """One database connection, used inside one transaction by ``export``."""
-
-    engine: str
-    display: str  # the target as shown to people: never a password
-    sent: dict[str, int]  # rows sent per table
-    statements: int
-
-    def open(self, *, write: bool) -> AbstractContextManager[None]:
-        """Connect (rolling back and closing on any error); ``write=False`` never creates or changes anything."""
-        ...
-
-    def lock(self, on_wait: Callable[[str], None] | None, timeout: float) -> None: ...
-    def state(self) -> MirrorState: ...
-    def stored_rows(self, *, with_hashes: bool) -> list[StoredRow]: ...
-    def upsert(self, rows: tables.Rows) -> None: ...
-    def mark_orphans(self, ids: Sequence[str], at: str) -> None: ...
-    def delete(self, ids: Sequence[str]) -> None: ...
-    def rebuild_begin(self) -> None: ...
-    def rebuild_insert(self, rows: tables.Rows) -> None: ...
-    def rebuild_finish(self) -> None: ...
-    def write_meta(self, values: dict[str, str]) -> None: ...
-    def counts(self) -> dict[str, int]:
-        """Rows per table of ``tables.ALL_TABLES`` (0 for a missing table)."""
-        ...
-
-    def commit(self) -> None: ...
-    def size_bytes(self) -> int: ...
-
-
-class TableCounts(msgspec.Struct):
-    before: int
-    after: int | None
-
-
-class ExportReport(msgspec.Struct, kw_only=True):
-    """What one export did; ``to_json`` is the ``--json`` document."""
-
-    target: str
-    engine: str
-    dry_run: bool
-    full_refresh: bool
-    processed: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    orphans: int = 0
-    deleted: int = 0
-    seconds: float = 0.0
-    rows: dict[str, TableCounts] = {}
-    size_mb_before: float = 0.0
-    size_mb_after: float | None = None
-    sent: dict[str, int] = {}  # rows sent (or, for a dry run, that would be sent) per table
-    statements: int = 0  # every statement sent to the database, reads included
-    cache_sha256: str | None = None
-    cache_unchanged: bool = False
-    notes: list[str] = []
-
-    @property
-    def changed(self) -> int:
-        return self.inserted + self.updated
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = msgspec.to_builtins(self)
-        out["size_mb"] = {"before": out.pop("size_mb_before"), "after": out.pop("size_mb_after")}
-        return out
-
-    def human(self) -> str:
-        verb = "to send" if self.dry_run else "sent"
-        head = f"export {self.engine} {self.target}: "
-        if self.cache_unchanged:
-            head += f"cache unchanged since the last export; processed {self.processed} activities, 0 sent"
-        else:
-            head += (
-                f"processed {self.processed} activities, {self.changed} actually changed "
-                f"({self.inserted} new, {self.updated} updated, {self.unchanged} unchanged)"
-            )
-        lines = [head + f" in {self.seconds:.2f} s" + (" [dry run: nothing written]" if self.dry_run else "")]
-        lines.extend(self.notes)
-        if self.orphans or self.deleted:
-            if self.deleted:
-                lines.append(f"orphans: {self.orphans}, {'would delete' if self.dry_run else 'deleted'} {self.deleted}")
-            else:
-                lines.append(
-                    f"orphans: {self.orphans} row(s) for activities no longer in the cache "
-                    "(kept, marked orphaned_at; --delete-orphans removes them)"
-                )
-        if any(self.sent.values()):
-            lines.append(f"rows {verb}: " + ", ".join(f"{t} {n}" for t, n in self.sent.items() if n))
-        if self.rows:
-            width = max(len(t) for t in self.rows)
-            lines.append(f"{'table':<{width}}  {'before':>9}  {'after':>9}")
-            for name, c in self.rows.items():
-                after = "-" if c.after is None else str(c.after)
-                lines.append(f"{name:<{width}}  {c.before:>9}  {after:>9}")
-        after_mb = "-" if self.size_mb_after is None else f"{self.size_mb_after:.1f}"
-        lines.append(f"database size: {self.size_mb_before:.1f} MB -> {after_mb} MB")
-        return "\n".join(lines)
-
-
-@dataclass
-class _Plan:
-    changed: list[tuple[str, msgspec.Raw, str]] = field(default_factory=list)  # (id, canonical bytes, hash)
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    orphans: list[str] = field(default_factory=list)
-    new_orphans: list[str] = field(default_factory=list)
+CacheItem = tuple[str, msgspec.Raw, str]  # (id, canonical bytes, content hash)
 
 
 class _RawCache(msgspec.Struct):
@@ -206,7 +101,7 @@ class _Snapshot:
 
     sha256: str
     updated_at: str
-    items: list[tuple[str, msgspec.Raw, str]]  # (id, canonical bytes, content hash)
+    items: list[CacheItem]
 
 
 def _read_snapshot(store: Store) -> _Snapshot:
@@ -222,10 +117,7 @@ def _read_snapshot(store: Store) -> _Snapshot:
     try:
         data = paths.cache.read_bytes()
     except FileNotFoundError as exc:
-        raise ExportError(
-            f"there is no cache at {paths.cache}; nothing to export",
-            hint="Check --home (or $HEALTHCACHE_HOME), or run sync/import first.",
-        ) from exc
+        raise _no_cache(paths) from exc
     except OSError as exc:
         raise ExportError(f"cannot read the cache {paths.cache}: {exc}") from exc
     sha = hashlib.sha256(data).hexdigest()
@@ -235,25 +127,24 @@ def _read_snapshot(store: Store) -> _Snapshot:
         data = codec.encode(loaded.cache)
         sha = loaded.sha256 or sha
     raw = _raw_decoder.decode(data)
-    items: list[tuple[str, msgspec.Raw, str]] = []
+    items: list[CacheItem] = []
     for chunk in raw.activities:
         m = _LEADING_ID.match(chunk)  # type: ignore[call-overload]
         items.append((m[1].decode() if m else _id_decoder.decode(chunk).id, chunk, content_hash(chunk)))
     return _Snapshot(sha256=sha, updated_at=raw.updated_at, items=items)
 
 
+def _no_cache(paths: Paths) -> ExportError:
+    return ExportError(
+        f"there is no cache at {paths.cache}; nothing to export",
+        hint="Check --home (or $HEALTHCACHE_HOME), or run sync/import first.",
+    )
+
+
 def cache_fingerprint(paths: Paths) -> tuple[str, int] | None:
     """(sha256, activities) of the cache from its index, when ``stat`` proves the index current."""
-    index = read_index(paths)
-    if index is None:
-        return None
-    try:
-        st = paths.cache.stat()
-    except OSError:
-        return None
-    if st.st_size != index.size or st.st_mtime_ns != index.mtime_ns:
-        return None
-    return index.sha256, index.activities
+    index = current_index(paths)
+    return None if index is None else (index.sha256, index.activities)
 
 
 def _batches[X](items: Sequence[X], size: int) -> Iterator[Sequence[X]]:
@@ -261,71 +152,7 @@ def _batches[X](items: Sequence[X], size: int) -> Iterator[Sequence[X]]:
         yield items[start : start + size]
 
 
-def _recorded_counts(meta: dict[str, str] | None) -> dict[str, int] | None:
-    """The per-table row counts the last export stored in the meta table, if readable."""
-    try:
-        counts = json.loads((meta or {})["rows"])
-    except (KeyError, ValueError):
-        return None
-    names = [t.name for t in tables.ALL_TABLES]
-    if not isinstance(counts, dict) or not all(isinstance(counts.get(n), int) for n in names):
-        return None
-    return {n: counts[n] for n in names}
-
-
-def _schema_decision(state: MirrorState, full_refresh: bool) -> tuple[bool, str | None]:
-    """(rebuild?, why) for the mirror as found."""
-    if full_refresh:
-        return True, "full refresh requested: every table rebuilt in one transaction"
-    if not state.has_tables:
-        return True, None
-    if state.meta is None or "schema_version" not in state.meta:
-        raise ExportError(
-            "the database has an 'activities' table that healthcache did not create (no meta table)",
-            hint="Export into another database, or pass --full-refresh to replace those tables.",
-        )
-    raw = state.meta["schema_version"]
-    try:
-        found = int(raw)
-    except ValueError:
-        found = -1
-    if found == tables.SCHEMA_VERSION:
-        return False, None
-    if found > tables.SCHEMA_VERSION:
-        raise ExportError(
-            f"the mirror has schema version {raw}, newer than this healthcache's {tables.SCHEMA_VERSION}",
-            hint="Upgrade healthcache, or pass --full-refresh to rebuild it with this version's schema.",
-        )
-    return True, (
-        f"mirror schema version {raw} is older than this healthcache's {tables.SCHEMA_VERSION}: "
-        "rebuilt every table (full refresh) in one transaction"
-    )
-
-
-def _plan(snapshot: _Snapshot, stored: list[StoredRow], *, resend_all: bool) -> _Plan:
-    plan = _Plan()
-    known = {r.id: r for r in stored}
-    live: set[str] = set()
-    for aid, chunk, digest in snapshot.items:
-        live.add(aid)
-        row = known.get(aid)
-        if row is None:
-            plan.inserted += 1
-        elif row.content_hash == digest and not row.orphaned and not resend_all:
-            plan.unchanged += 1
-            continue
-        else:
-            plan.updated += 1
-        plan.changed.append((aid, chunk, digest))
-    for row in stored:
-        if row.id not in live:
-            plan.orphans.append(row.id)
-            if not row.orphaned:
-                plan.new_orphans.append(row.id)
-    return plan
-
-
-def _rows(chunk: Sequence[tuple[str, msgspec.Raw, str]], cache_path: Path) -> tables.Rows:
+def _rows(chunk: Sequence[CacheItem], cache_path: Path) -> tables.Rows:
     """Decode (and so validate) just the activities being written."""
     items = []
     for aid, raw, digest in chunk:
@@ -335,6 +162,133 @@ def _rows(chunk: Sequence[tuple[str, msgspec.Raw, str]], cache_path: Path) -> ta
             raise CorruptInput(cache_path, f"activity {aid!r} does not match the cache schema: {exc}") from exc
         items.append((act, _encoder.encode(act).decode(), digest))
     return tables.rows_for(items)
+
+
+class _Counter:
+    """A sink that writes nothing: the rows each table would get, counted into ``sent`` (a dry run)."""
+
+    def __init__(self, sent: dict[str, int]) -> None:
+        self.sent = sent
+
+    def _count(self, rows: tables.Rows) -> None:
+        for table, data in rows.by_table():
+            self.sent[table.name] = self.sent.get(table.name, 0) + len(data)
+
+    def rebuild_begin(self) -> None:
+        pass
+
+    def rebuild_insert(self, rows: tables.Rows) -> None:
+        self._count(rows)
+
+    def rebuild_finish(self) -> None:
+        pass
+
+    def upsert(self, rows: tables.Rows) -> None:
+        self._count(rows)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        pass
+
+    def mark_orphans(self, ids: Sequence[str], at: str) -> None:
+        pass
+
+
+def _apply(
+    sink: Sink,
+    todo: ExportPlan[msgspec.Raw],
+    cache_path: Path,
+    *,
+    batch_size: int,
+    progress: Progress | None,
+    now: str,
+) -> None:
+    """The one write path: the plan's activities in batches, then its deletes or orphan marks.
+
+    A rebuild writes fresh tables, so the rows it leaves behind need no delete.
+    """
+    rebuild = todo.schema.builds_tables
+    total, done = len(todo.send), 0
+    if rebuild:
+        sink.rebuild_begin()
+    for chunk in _batches(todo.send, batch_size):
+        rows = _rows(chunk, cache_path)  # decoded, so validated, in a dry run too
+        if rebuild:
+            sink.rebuild_insert(rows)
+        else:
+            sink.upsert(rows)
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+    if rebuild:
+        sink.rebuild_finish()
+        return
+    for ids in _batches(todo.delete, batch_size):
+        sink.delete(list(ids))
+    for ids in _batches(todo.mark_orphaned, batch_size):
+        sink.mark_orphans(list(ids), now)
+
+
+def _report_unchanged(
+    report: ExportReport, mirror: Mirror, state: MirrorState, sha: str, n_activities: int, *, delete_orphans: bool
+) -> bool:
+    """The cache is the one last exported: report, and say whether there is nothing left to do."""
+    # The counts the last export recorded are the mirror's: nothing has written to it since.
+    counts = plan.recorded_counts(state.meta) or mirror.counts()
+    verdict = plan.plan_unchanged(counts.get("activities", 0), n_activities, delete_orphans=delete_orphans)
+    report.cache_unchanged = verdict.done
+    report.cache_sha256 = sha
+    report.processed = report.unchanged = verdict.processed
+    report.orphans = verdict.orphans
+    report.rows = {name: TableCounts(n, n) for name, n in counts.items()}
+    report.size_mb_after = report.size_mb_before
+    report.sent = dict(mirror.sent)
+    report.statements = mirror.statements
+    return verdict.done
+
+
+def _read_both(mirror: Mirror, store: Store, state: MirrorState) -> tuple[_Snapshot, dict[str, int], list[StoredRow]]:
+    """The cache snapshot, the mirror's row counts and its stored rows.
+
+    The cache is read and hashed in a thread while the database counts and sends
+    its stored hashes (both release the GIL for most of their work).
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_read_snapshot, store)
+        try:
+            before = mirror.counts()
+            has_rows = plan.has_stored_rows(state)
+            stored = mirror.stored_rows(with_hashes=plan.trusts_stored_hashes(state)) if has_rows else []
+        finally:
+            snapshot = pending.result()
+    return snapshot, before, stored
+
+
+def _report_plan(report: ExportReport, todo: ExportPlan[msgspec.Raw], before: dict[str, int]) -> None:
+    report.rows = {name: TableCounts(n, None) for name, n in before.items()}
+    report.processed = todo.processed
+    report.inserted, report.updated, report.unchanged = todo.inserted, todo.updated, todo.unchanged
+    report.orphans = len(todo.orphans)
+    report.deleted = len(todo.delete)
+    report.notes.extend(todo.notes)
+
+
+def _commit(mirror: Mirror, state: MirrorState, snapshot: _Snapshot, now: str) -> dict[str, int]:
+    """Record what was exported in the meta table and commit; the row counts after."""
+    after = mirror.counts()
+    meta = {
+        "schema_version": str(tables.SCHEMA_VERSION),
+        "generator": GENERATOR,
+        "exported_at": now,
+        "cache_sha256": snapshot.sha256,
+        "cache_updated_at": snapshot.updated_at,
+        "activities": str(len(snapshot.items)),
+    }
+    meta_keys = {*(state.meta or {}), *meta, "rows"}
+    after[tables.META.name] = len(meta_keys)
+    meta["rows"] = json.dumps(after, sort_keys=True)
+    mirror.write_meta(meta)
+    mirror.commit()
+    return after
 
 
 def export(
@@ -360,10 +314,7 @@ def export(
     started = time.perf_counter()
     paths = store.paths
     if not paths.cache.exists():
-        raise ExportError(
-            f"there is no cache at {paths.cache}; nothing to export",
-            hint="Check --home (or $HEALTHCACHE_HOME), or run sync/import first.",
-        )
+        raise _no_cache(paths)
     fingerprint = cache_fingerprint(paths)
     report = ExportReport(target=mirror.display, engine=mirror.engine, dry_run=dry_run, full_refresh=full_refresh)
 
@@ -373,110 +324,35 @@ def export(
             mirror.lock(on_lock_wait, lock_wait)
         state = mirror.state()
         report.size_mb_before = round(state.size_bytes / MB, 3)
-        rebuild, why = _schema_decision(state, full_refresh)
-        report.full_refresh = full_refresh or (rebuild and state.has_tables)
-        if why:
-            report.notes.append(why)
-        recorded = (state.meta or {}).get("cache_sha256")
-        can_skip = not rebuild and not resend_all and recorded is not None
+        schema = plan.schema_action(state, full_refresh=full_refresh)
+        if schema.action is SchemaAction.REFUSE:
+            raise ExportError(schema.reason, hint=schema.hint)
+        report.full_refresh = schema.action is SchemaAction.REBUILD
 
         def unchanged(sha: str, n_activities: int) -> bool:
-            """The cache is the one last exported: report, and say whether there is nothing left to do."""
-            # The counts the last export recorded are the mirror's: nothing has written to it since.
-            counts = _recorded_counts(state.meta) or mirror.counts()
-            report.cache_unchanged = True
-            report.cache_sha256 = sha
-            report.processed = report.unchanged = n_activities
-            # Exact: the last export left every cache activity in the mirror, so the rest are orphans.
-            report.orphans = max(0, counts.get("activities", 0) - n_activities)
-            report.rows = {name: TableCounts(n, n) for name, n in counts.items()}
-            report.size_mb_after = report.size_mb_before
-            report.sent = dict(mirror.sent)
-            report.statements = mirror.statements
-            report.seconds = round(time.perf_counter() - started, 3)
-            if delete_orphans and report.orphans:
-                report.cache_unchanged = False
+            """The cache is the one last exported and nothing is left to do: the report is complete."""
+            if not plan.same_cache(schema, state.meta, sha, resend_all=resend_all):
                 return False
-            return True
+            done = _report_unchanged(report, mirror, state, sha, n_activities, delete_orphans=delete_orphans)
+            report.seconds = round(time.perf_counter() - started, 3)
+            return done
 
-        if can_skip and fingerprint is not None and fingerprint[0] == recorded and unchanged(*fingerprint):
+        if fingerprint is not None and unchanged(*fingerprint):
             return report
-        version_ok = state.meta is not None and state.meta.get("schema_version") == str(tables.SCHEMA_VERSION)
-        # The cache is read and hashed in a thread while the database counts and sends its
-        # stored hashes (both release the GIL for most of their work).
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(_read_snapshot, store)
-            try:
-                before = mirror.counts()
-                # Hashes only from a mirror of this schema version; an older one gives ids (every version had them).
-                has_rows = state.has_tables and state.meta is not None
-                stored = mirror.stored_rows(with_hashes=version_ok) if has_rows else []
-            finally:
-                snapshot = pending.result()
+        snapshot, before, stored = _read_both(mirror, store, state)
         report.cache_sha256 = snapshot.sha256
-        if can_skip and snapshot.sha256 == recorded and unchanged(snapshot.sha256, len(snapshot.items)):
+        if unchanged(snapshot.sha256, len(snapshot.items)):
             return report
-        report.rows = {name: TableCounts(n, None) for name, n in before.items()}
-        plan = _plan(snapshot, stored, resend_all=resend_all)
-        report.processed = len(snapshot.items)
-        report.inserted, report.updated, report.unchanged = plan.inserted, plan.updated, plan.unchanged
-        report.orphans = len(plan.orphans)
-        work: Sequence[tuple[str, msgspec.Raw, str]]
-        if rebuild:
-            # A rebuild is an exact image of the cache: orphan rows are not carried over.
-            report.deleted = len(plan.orphans)
-            if plan.orphans:
-                report.notes.append(f"{len(plan.orphans)} orphan row(s) not carried over by the rebuild")
-            work = snapshot.items
-        else:
-            work = plan.changed
-            if delete_orphans:
-                report.deleted = len(plan.orphans)
-
+        todo = plan.plan_export(snapshot.items, stored, schema, delete_orphans=delete_orphans, resend_all=resend_all)
+        _report_plan(report, todo, before)
+        now = utc_iso(clock())
+        sink: Sink = _Counter(report.sent) if dry_run else mirror
+        _apply(sink, todo, paths.cache, batch_size=batch_size, progress=None if dry_run else progress, now=now)
         if dry_run:
-            for chunk in _batches(work, batch_size):
-                for table, rows in _rows(chunk, paths.cache).by_table():
-                    report.sent[table.name] = report.sent.get(table.name, 0) + len(rows)
             report.statements = mirror.statements
             report.seconds = round(time.perf_counter() - started, 3)
             return report
-
-        now = utc_iso(clock())
-        total = len(work)
-        done = 0
-        if rebuild:
-            mirror.rebuild_begin()
-        for chunk in _batches(work, batch_size):
-            rows = _rows(chunk, paths.cache)
-            if rebuild:
-                mirror.rebuild_insert(rows)
-            else:
-                mirror.upsert(rows)
-            done += len(chunk)
-            if progress:
-                progress(done, total)
-        if rebuild:
-            mirror.rebuild_finish()
-        elif delete_orphans:
-            for ids in _batches(plan.orphans, batch_size):
-                mirror.delete(list(ids))
-        elif plan.new_orphans:
-            for ids in _batches(plan.new_orphans, batch_size):
-                mirror.mark_orphans(list(ids), now)
-        after = mirror.counts()
-        meta = {
-            "schema_version": str(tables.SCHEMA_VERSION),
-            "generator": GENERATOR,
-            "exported_at": now,
-            "cache_sha256": snapshot.sha256,
-            "cache_updated_at": snapshot.updated_at,
-            "activities": str(len(snapshot.items)),
-        }
-        meta_keys = {*(state.meta or {}), *meta, "rows"}
-        after[tables.META.name] = len(meta_keys)
-        meta["rows"] = json.dumps(after, sort_keys=True)
-        mirror.write_meta(meta)
-        mirror.commit()
+        after = _commit(mirror, state, snapshot, now)
         size_after = mirror.size_bytes()
         report.sent = dict(mirror.sent)
         report.statements = mirror.statements
@@ -488,51 +364,7 @@ def export(
     return report
 
 
-# ---- targets -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where to export: ``sqlite`` with a file path, or ``postgres`` with a URL/conninfo ("" = PG* environment)."""
-
-    engine: str
-    location: str
-
-    def open(self, **kwargs: Any) -> Mirror:
-        if self.engine == "sqlite":
-            from healthcache.export.sqlite import SqliteMirror
-
-            return SqliteMirror(Path(self.location), **kwargs)
-        from healthcache.export.postgres import PostgresMirror
-
-        return PostgresMirror(self.location, **kwargs)
-
-
-def parse_target(spec: str, config: Config, paths: Paths) -> Target:
-    """A configured target: ``sqlite:PATH`` (relative to the home), ``postgres`` or ``postgres:URL``/a URL."""
-    text = spec.strip()
-    if text.startswith("sqlite:"):
-        location = text.removeprefix("sqlite:")
-        if not location:
-            raise ExportError(f"export target {spec!r} names no file")
-        path = Path(location).expanduser()
-        return Target("sqlite", str(path if path.is_absolute() else paths.home / path))
-    if text in ("postgres", "postgresql"):
-        return Target("postgres", config.export.postgres_url or "")
-    for prefix in ("postgres:", "postgresql:"):
-        if text.startswith(prefix) and not text.startswith(prefix + "//"):
-            return Target("postgres", text.removeprefix(prefix))
-    if text.startswith(("postgres://", "postgresql://")):
-        return Target("postgres", text)
-    raise ExportError(
-        f"unknown export target {redact_text(spec)!r}",
-        hint='Use "sqlite:PATH", "postgres" (the configured URL or the PG* environment) or a postgresql:// URL.',
-    )
-
-
-def redact_text(text: str) -> str:
-    """A target spec with any URL password masked, for messages."""
-    return re.sub(r"(://[^:/@\s]*:)[^@/\s]*@", r"\1***@", text)
+# ---- configured targets, after a sync or import ----------------------------
 
 
 @dataclass(frozen=True)

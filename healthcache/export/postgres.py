@@ -26,7 +26,7 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
 from healthcache.export import tables
-from healthcache.export.core import ExportError, ExportLockTimeout, MirrorState, StoredRow
+from healthcache.export.mirror import ExportError, ExportLockTimeout, MirrorState, StoredRow
 from healthcache.export.tables import POSTGRES, quote
 
 SUFFIX = "__new"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from healthcache.export import tables
-from healthcache.export.core import ExportError, ExportLockTimeout, MirrorState, StoredRow
+from healthcache.export.mirror import ExportError, ExportLockTimeout, MirrorState, StoredRow
 from healthcache.export.tables import SQLITE, quote
 
 # Test seam: called with each new connection (a test sets PRAGMA max_page_count to fill the "disk").

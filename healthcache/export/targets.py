@@ -1,0 +1,59 @@
+"""Where to export: a target named on the command line or in ``[export] targets``.
+
+An engine's module (and its driver: psycopg for PostgreSQL) is imported only
+when a target of that engine is opened.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from healthcache.config import Config, Paths
+from healthcache.export.mirror import ExportError, Mirror
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to export: ``sqlite`` with a file path, or ``postgres`` with a URL/conninfo ("" = PG* environment)."""
+
+    engine: str
+    location: str
+
+    def open(self, **kwargs: Any) -> Mirror:
+        if self.engine == "sqlite":
+            from healthcache.export.sqlite import SqliteMirror
+
+            return SqliteMirror(Path(self.location), **kwargs)
+        from healthcache.export.postgres import PostgresMirror
+
+        return PostgresMirror(self.location, **kwargs)
+
+
+def parse_target(spec: str, config: Config, paths: Paths) -> Target:
+    """A configured target: ``sqlite:PATH`` (relative to the home), ``postgres`` or ``postgres:URL``/a URL."""
+    text = spec.strip()
+    if text.startswith("sqlite:"):
+        location = text.removeprefix("sqlite:")
+        if not location:
+            raise ExportError(f"export target {spec!r} names no file")
+        path = Path(location).expanduser()
+        return Target("sqlite", str(path if path.is_absolute() else paths.home / path))
+    if text in ("postgres", "postgresql"):
+        return Target("postgres", config.export.postgres_url or "")
+    for prefix in ("postgres:", "postgresql:"):
+        if text.startswith(prefix) and not text.startswith(prefix + "//"):
+            return Target("postgres", text.removeprefix(prefix))
+    if text.startswith(("postgres://", "postgresql://")):
+        return Target("postgres", text)
+    raise ExportError(
+        f"unknown export target {redact_text(spec)!r}",
+        hint='Use "sqlite:PATH", "postgres" (the configured URL or the PG* environment) or a postgresql:// URL.',
+    )
+
+
+def redact_text(text: str) -> str:
+    """A target spec with any URL password masked, for messages."""
+    return re.sub(r"(://[^:/@\s]*:)[^@/\s]*@", r"\1***@", text)
