@@ -56,10 +56,9 @@ def _seeded_home(root: Path, n: int = 20) -> Store:
 def _fill_space(folder: Path) -> None:
     """Write until the file system says it is full."""
     chunk = b"\0" * 4096
-    with (folder / "filler").open("wb", buffering=0) as f:
-        with contextlib.suppress(OSError):
-            while True:
-                f.write(chunk)
+    with (folder / "filler").open("wb", buffering=0) as f, contextlib.suppress(OSError):
+        while True:
+            f.write(chunk)
 
 
 def _fill_inodes(folder: Path) -> None:
