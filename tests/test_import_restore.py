@@ -160,3 +160,20 @@ def test_manifests_from_before_lineages_are_checked_once(store: Store, run: Run,
     second = run("import", str(twelve["folder"]))
     assert "not the one the import state describes" not in second.output
     assert Store(Paths(store.paths.home)).read().cache.activities
+
+
+def test_importing_one_folder_after_a_restore_does_not_vouch_for_another(
+    store: Store, run: Run, twelve: dict[str, Any], tmp_path: Path
+) -> None:
+    later = tmp_path / "later"
+    _gpx_folder(later, 3, offset_days=400)
+    assert run("import", str(later)).exit_code == 0
+    everything = _ids(store)
+    assert run("restore", str(_backup_with(store, 1)), "--force").exit_code == 0
+    # Only the later folder is imported: the manifests, rewritten under the new lineage, must not
+    # keep vouching for the other folder's files, whose activities the restore dropped too.
+    first = run("import", str(later))
+    assert first.exit_code == 0 and "3 new" in first.output, first.output
+    second = run("import", str(twelve["folder"]))
+    assert second.exit_code == 0 and "12 new" in second.output, second.output
+    assert _ids(store) == everything

@@ -277,9 +277,10 @@ class Manifests:
         changed = {g for g, _ in self.changed()}
         for g in GROUPS:
             m = self.groups[g]
+            if g not in changed and m.lineage == lineage:
+                continue  # nothing of ours, and as this run read it, written for this very cache
             current = state.load(self.paths, state_name(g), Manifest, Manifest())
-            base = msgspec.json.decode(self._loaded[g], type=Manifest).lineage
-            check = current.lineage != lineage or base != lineage
+            check = current.lineage != lineage or m.lineage != lineage
             if g not in changed and not (check and (current.files or current.sessions)):
                 continue
             for p in self._moved[g]:
