@@ -84,6 +84,17 @@ def _records(act: Activity, normalise: Normaliser) -> list[SourceRecord] | str:
     return out
 
 
+def _fetched_splits(m: _Merger, act: Activity, records: list[SourceRecord]) -> bool:
+    """Whether ``act``'s HR splits were fetched apart from the payloads (``backfill-hr``):
+    no payload gives them, and the source that ranks first for them has none in its payload,
+    so a lesser source's splits must not replace them."""
+    if not act.hr_splits or any(r.hr_splits == act.hr_splits for r in records):
+        return False
+    order = FIELD_RULES["hr_splits"].order
+    top = min(records, key=lambda r: m.rank(r.source, order))
+    return not top.hr_splits
+
+
 def rebuild_activity(m: _Merger, act: Activity, records: list[SourceRecord]) -> Activity:
     """``act`` re-derived from ``records``; the same object when nothing differs."""
     ordered = sorted(records, key=lambda r: m.rank(r.source))
@@ -94,6 +105,8 @@ def rebuild_activity(m: _Merger, act: Activity, records: list[SourceRecord]) -> 
     for name in MERGED_FIELDS:  # never replace a present value by a missing one
         if _has_value(name, getattr(act, name)) and not _has_value(name, getattr(built, name)):
             keep[name] = getattr(act, name)
+    if _fetched_splits(m, act, records):
+        keep["hr_splits"] = act.hr_splits
     candidate = msgspec.structs.replace(
         built,
         **keep,

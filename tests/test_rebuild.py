@@ -8,9 +8,9 @@ from pathlib import Path
 
 import msgspec
 
-from healthcache import backup, rebuild
+from healthcache import backup, normalise, rebuild
 from healthcache.config import Paths
-from healthcache.model.records import Activity, Cache
+from healthcache.model.records import Activity, Cache, HRSplit
 from healthcache.store import Store
 from tests import test_views
 from tests.test_views import cache_of, hc
@@ -123,3 +123,19 @@ def test_the_plan_is_pure_and_keeps_grouping(sample_home: Path) -> None:
     assert plan.rebuilt == len(cache.activities) and not plan.changed
     assert [a.source_ids for a in plan.cache.activities] == [a.source_ids for a in cache.activities]
     assert all(x is y for x, y in zip(plan.cache.activities, cache.activities, strict=True))
+
+
+def test_splits_fetched_apart_from_the_payloads_are_not_replaced(sample_home: Path) -> None:
+    """backfill-hr fetches splits for a source whose payload has none; a lesser source's
+    splits that arrive later must not replace them, in a merge or in a rebuild."""
+    cache = cache_of(sample_home)
+    act = next(a for a in cache.activities if set(a.source_ids) == {"garmin", "fit"})
+    records = {s: normalise.from_raw(s, act.raw[s]) for s in act.source_ids}
+    assert not records["garmin"].hr_splits and records["fit"].hr_splits  # garmin ranks first
+    fetched = [HRSplit(km=s.km, duration_s=s.duration_s, avg_hr=(s.avg_hr or 0) + 3) for s in act.hr_splits or []]
+    make_stale(sample_home, act.id, hr_splits=fetched, distance_m=1.0)
+    plan = rebuild.plan(cache_of(sample_home), now="2030-01-01T00:00:00Z")
+    (changed,) = plan.diff.changed
+    assert [f.path for f in changed.fields if f.path != "updated_at"] == ["distance_m"]
+    kept = next(a for a in plan.cache.activities if a.id == act.id)
+    assert kept.hr_splits == fetched
