@@ -383,3 +383,16 @@ def test_an_ambiguous_short_id_deletes_nothing(store: Store, home: Path) -> None
     assert result.exit_code == 2 and "give more digits" in result.output
     assert Paths(home).cache.read_bytes() == before
     assert hc(home)("unlink", prefix, "garmin:1").exit_code == 2
+
+
+def test_names_are_text_not_markup(sample_home: Path) -> None:
+    store = Store(Paths(sample_home))
+    with store.transaction() as tx:
+        act = tx.cache.activities[-1]
+        named = msgspec.structs.replace(act, name="8x400 [/bold] [red]")
+        tx.save(msgspec.structs.replace(tx.cache, activities=[*tx.cache.activities[:-1], named]))
+    result = hc(sample_home)("list", "--limit", "1")
+    assert result.exit_code == 0, result.output
+    assert "8x400 [/bold] [red]" in result.output
+    shown = hc(sample_home)("show", act.id)
+    assert shown.exit_code == 0 and "8x400 [/bold] [red]" in shown.output

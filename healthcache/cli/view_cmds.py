@@ -49,6 +49,7 @@ def _render(ctx: Ctx, *items: Any) -> str:
         color_system="auto" if colour else None,
         highlight=False,
         emoji=False,
+        markup=False,  # names are the user's text: "[easy]" is a name, not a style
     )
     for item in items:
         console.print(item)
