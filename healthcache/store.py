@@ -127,9 +127,11 @@ class OutsideEdit:
         when = f" since {self.since}" if self.since else ""
         if not self.lost:
             return f"the cache was changed outside healthcache{when}; nothing healthcache saved is missing"
-        head = guard.describe(list(self.lost)).split("\n", 1)
-        detail = head[1] if len(head) > 1 else ""
-        return f"the cache was changed outside healthcache{when} and lost data:\n{detail}"
+        lines = [f"the cache was changed outside healthcache{when} and lost what healthcache had saved:"]
+        lines += [f"  - {v.subject}: {what_was_lost(v)}" for v in self.lost[:LIST_LIMIT]]
+        if len(self.lost) > LIST_LIMIT:
+            lines.append(f"  ... and {len(self.lost) - LIST_LIMIT} more (use --json for the full list)")
+        return "\n".join(lines)
 
     def hint(self, home: Path) -> str:
         if self.last_saved is None:
@@ -138,6 +140,14 @@ class OutsideEdit:
             f"Bring it back with: healthcache restore --home {home} --merge {self.last_saved.name}\n"
             "or accept the loss with --accept-outside-edits."
         )
+
+
+LIST_LIMIT = 20
+
+
+def what_was_lost(v: guard.Violation) -> str:
+    """A guard violation told in the past: an outside edit already did it."""
+    return v.detail.replace(" would disappear", " is gone").replace(" would be removed", " was removed")
 
 
 class OutsideEditRefused(IntegrityRefused):

@@ -19,7 +19,7 @@ from healthcache.config import Paths
 from healthcache.errors import CorruptInput
 from healthcache.model.records import Cache, sort_key
 from healthcache.outcome import Failure, Outcome, exit_status
-from healthcache.store import Loaded, OutsideEdit, Store, outside_edit, read_baseline, read_index
+from healthcache.store import Loaded, OutsideEdit, Store, outside_edit, read_baseline, read_index, what_was_lost
 from healthcache.timeutil import utc_iso
 
 
@@ -204,7 +204,7 @@ def _check_outside(report: VerifyReport, paths: Paths, loaded: Loaded) -> None:
     report.outside = edit
     since = f" since {edit.since}" if edit.since else ""
     report.problems.extend(
-        Problem("outside", v.subject, f"{v.detail}: changed outside healthcache{since}") for v in edit.lost
+        Problem("outside", v.subject, f"{what_was_lost(v)} (changed outside healthcache{since})") for v in edit.lost
     )
 
 

@@ -37,10 +37,10 @@ def verify(ctx: Ctx, baseline: bool, check_backups: bool, strict: bool) -> None:
         if report.backups_checked:
             lines.append(f"backups checked: {report.backups_checked}")
         lines += [f"problem: {p}" for p in report.problems]
-        if report.outside is not None:
-            lines.append(report.outside.describe().split("\n", 1)[0])
-            if report.outside.lost:
-                lines.append(report.outside.hint(ctx.paths.home))
+        if report.outside is not None and not report.outside.lost:
+            lines.append(report.outside.describe())
+        elif report.outside is not None:
+            lines.append(report.outside.hint(ctx.paths.home))
         if report.baseline_recorded and report.baseline is not None:
             lines.append(
                 f"baseline recorded: {report.baseline.records} records, per source {report.baseline.per_source}"
@@ -58,9 +58,7 @@ def verify(ctx: Ctx, baseline: bool, check_backups: bool, strict: bool) -> None:
 
 @click.command()
 @click.argument("backup", required=False)
-@click.option(
-    "--latest", is_flag=True, help="Restore the newest readable backup that differs from the cache now."
-)
+@click.option("--latest", is_flag=True, help="Restore the newest readable backup that differs from the cache now.")
 @click.option("--merge", is_flag=True, help="Take the union of the backup and the current file.")
 @click.option("--force", is_flag=True, help="Replace even if activities present now would be dropped.")
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
