@@ -35,15 +35,6 @@ def normaliser(source: str) -> Callable[[Any], SourceRecord]:
     return func
 
 
-def normaliser_or(source: str, fallback: Callable[[Any], SourceRecord]) -> Callable[[Any], SourceRecord]:
-    """The source's registered normaliser, else ``fallback`` (an importer's own mapping),
-    so that import, sync and rebuild derive the same record from the same payload."""
-    try:
-        return normaliser(source)
-    except (HealthcacheError, ImportError, AttributeError):
-        return fallback
-
-
 def from_raw(source: str, raw: Any) -> SourceRecord:
     """The record ``source`` would produce from ``raw``; raises HealthcacheError if it cannot."""
     try:

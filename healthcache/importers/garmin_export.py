@@ -21,19 +21,12 @@ from healthcache.importers.base import (
     Extracted,
     ImportFailed,
     NotAnActivity,
-    check_start,
-    heart_rate,
-    nonneg,
     num,
-    positive,
-    rounded,
     validated,
 )
 from healthcache.importers.detect import json_kind
 from healthcache.model.records import SourceRecord
-from healthcache.model.sports import normalise_sport
-from healthcache.normalise import normaliser_or
-from healthcache.timeutil import utc_iso
+from healthcache.normalise import normaliser
 
 KJ_PER_KCAL = 4.184
 # export key -> (API key, factor applied to the export's value)
@@ -134,38 +127,6 @@ def _local_from_text(text: str | None) -> str | None:
     return text.replace(" ", "T")
 
 
-def normalise_api_activity(api: dict[str, Any]) -> SourceRecord:
-    """A Connect-API-shaped activity to a ``garmin`` record (our own mapping of the export)."""
-    gmt = api.get("startTimeGMT")
-    if not gmt:
-        raise ImportFailed(f"activity {api.get('activityId')} has no start time")
-    start = check_start(datetime.strptime(gmt, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC))
-    type_key = (api.get("activityType") or {}).get("typeKey")
-    elapsed = nonneg(api.get("elapsedDuration")) or nonneg(api.get("duration"))
-    cadence = positive(api.get("averageRunningCadenceInStepsPerMinute")) or positive(
-        api.get("averageBikingCadenceInRevPerMinute")
-    )
-    return SourceRecord(
-        source="garmin",
-        source_id=str(api["activityId"]),
-        start_time=utc_iso(start),
-        sport=normalise_sport("garmin", type_key),
-        sport_raw=type_key,
-        start_time_local=_local_from_text(api.get("startTimeLocal")),
-        name=api.get("activityName") or None,
-        distance_m=rounded(positive(api.get("distance"))),
-        duration_s=rounded(elapsed),
-        moving_time_s=rounded(positive(api.get("movingDuration"))),
-        elevation_gain_m=rounded(nonneg(api.get("elevationGain"))),
-        calories=rounded(positive(api.get("calories")), 1),
-        avg_hr=heart_rate(api.get("averageHR")),
-        max_hr=heart_rate(api.get("maxHR")),
-        avg_cadence=rounded(cadence),
-        avg_power=rounded(positive(api.get("avgPower"))),
-        raw=api,
-    )
-
-
 def read_summarized(data: bytes, name: str) -> Extracted:
     """A summarizedActivities JSON file: one ``garmin`` record per activity."""
     try:
@@ -202,6 +163,6 @@ def read_summarized(data: bytes, name: str) -> Extracted:
 
 def to_record(api: dict[str, Any]) -> SourceRecord:
     try:
-        return normaliser_or("garmin", normalise_api_activity)(api)
+        return normaliser("garmin")(api)
     except (KeyError, TypeError, ValueError) as exc:
         raise ImportFailed(str(exc)) from exc

@@ -35,18 +35,12 @@ from healthcache.importers.base import (
     Extracted,
     ImportFailed,
     NotAnActivity,
-    check_start,
-    heart_rate,
-    nonneg,
     num,
-    positive,
-    rounded,
     validated,
 )
 from healthcache.importers.detect import clean_labels
 from healthcache.model.records import SourceRecord
-from healthcache.model.sports import normalise_sport
-from healthcache.normalise import normaliser_or
+from healthcache.normalise import normaliser
 from healthcache.timeutil import utc_iso
 
 DATE_FORMATS = (
@@ -176,30 +170,6 @@ def row_to_api(cols: _Columns, row: list[str]) -> dict[str, Any]:
     return {k: v for k, v in api.items() if v is not None}
 
 
-def normalise_api_activity(api: dict[str, Any]) -> SourceRecord:
-    """A Strava-API-shaped activity to a ``strava`` record (our own mapping of the export)."""
-    start = check_start(datetime.fromisoformat(api["start_date"].replace("Z", "+00:00")))
-    raw_sport = api.get("sport_type") or api.get("type")
-    return SourceRecord(
-        source="strava",
-        source_id=str(api["id"]),
-        start_time=utc_iso(start),
-        sport=normalise_sport("strava", raw_sport),
-        sport_raw=raw_sport,
-        name=api.get("name") or None,
-        distance_m=rounded(positive(api.get("distance"))),
-        duration_s=rounded(nonneg(api.get("elapsed_time"))),
-        moving_time_s=rounded(nonneg(api.get("moving_time"))),
-        elevation_gain_m=rounded(nonneg(api.get("total_elevation_gain"))),
-        calories=rounded(positive(api.get("calories")), 1),
-        avg_hr=rounded(heart_rate(api.get("average_heartrate")), 1),
-        max_hr=heart_rate(api.get("max_heartrate")),
-        avg_cadence=rounded(positive(api.get("average_cadence"))),
-        avg_power=rounded(positive(api.get("average_watts"))),
-        raw=api,
-    )
-
-
 def read_activities_csv(data: bytes, name: str) -> Extracted:
     """activities.csv of a Strava export: one ``strava`` record per row."""
     try:
@@ -243,6 +213,6 @@ def read_activities_csv(data: bytes, name: str) -> Extracted:
 
 def to_record(api: dict[str, Any]) -> SourceRecord:
     try:
-        return normaliser_or("strava", normalise_api_activity)(api)
+        return normaliser("strava")(api)
     except (KeyError, TypeError, ValueError) as exc:
         raise ImportFailed(str(exc)) from exc
