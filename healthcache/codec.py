@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from healthcache.errors import CorruptInput, NewerSchema
-from healthcache.model.records import SCHEMA_VERSION, Activity, Cache
+from healthcache.model.records import SCHEMA_VERSION, Cache
 
 _encoder = msgspec.json.Encoder()
 
@@ -188,7 +188,7 @@ def hard_invariants(cache: Cache) -> list[str]:
     problems: list[str] = []
     keys: list[str] = []
     for act in cache.activities:
-        keys.extend(_activity_keys(act))
+        keys.extend(act.record_keys())
     if len(set(keys)) != len(keys):
         problems.extend(_duplicate_keys(cache))
     check_time = datetime.fromisoformat
@@ -207,15 +207,8 @@ def _duplicate_keys(cache: Cache) -> list[str]:
     problems: list[str] = []
     owner: dict[str, int] = {}
     for pos, act in enumerate(cache.activities):
-        for key in _activity_keys(act):
+        for key in act.record_keys():
             other = owner.setdefault(key, pos)
             if other != pos:
                 problems.append(f"id {key!r} belongs to two activities ({cache.activities[other].id!r} and {act.id!r})")
     return problems
-
-
-def _activity_keys(act: Activity) -> set[str]:
-    """Every key an activity answers to, once each (its id is usually also a source id)."""
-    keys = {act.id, *act.aliases}
-    keys.update([f"{s}:{i}" for s, i in act.source_ids.items()])
-    return keys

@@ -8,7 +8,6 @@ holds?  Tombstones (explicit deletes) are the only way an id may leave.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import msgspec
@@ -46,7 +45,7 @@ def record_counts(cache: Cache) -> tuple[int, Counter[str]]:
     """
     keys: set[str] = set()
     for act in cache.activities:
-        keys.update(_source_keys(act))
+        keys.update(act.record_keys())
     for tomb in cache.tombstones:
         keys.update(tomb.record_keys())
     per_source: Counter[str] = Counter(k.split(":", 1)[0] for k in keys)
@@ -58,17 +57,10 @@ def live_and_known_counts(cache: Cache) -> tuple[Counter[str], Counter[str]]:
     tombstoned, as ``record_counts``), in one pass, so ``status`` can tell them apart."""
     live: set[str] = set()
     for act in cache.activities:
-        live.update(_source_keys(act))
+        live.update(act.record_keys())
     gone = {k for tomb in cache.tombstones for k in tomb.record_keys()} - live
     per_live: Counter[str] = Counter(k.split(":", 1)[0] for k in live)
     return per_live, per_live + Counter(k.split(":", 1)[0] for k in gone)
-
-
-def _source_keys(act: Activity) -> set[str]:
-    out = {f"{s}:{i}" for s, i in act.source_ids.items()}
-    out.add(act.id)
-    out.update(act.aliases)
-    return out
 
 
 def make_baseline(cache: Cache, *, sha256: str | None, recorded_at: str) -> Baseline:
@@ -94,22 +86,14 @@ def check(old: Cache | None, new: Cache, baseline: Baseline | None) -> list[Viol
     return violations
 
 
-def _keys_of(act: Activity) -> Iterator[str]:
-    """Every key of an activity (its id, aliases, source ids); repeats are harmless."""
-    yield act.id
-    yield from act.aliases
-    for source, ident in act.source_ids.items():
-        yield f"{source}:{ident}"
-
-
 def _check_against_old(old: Cache, new: Cache) -> list[Violation]:
     out: list[Violation] = []
-    where: dict[str, Activity] = {key: act for act in new.activities for key in _keys_of(act)}
+    where: dict[str, Activity] = {key: act for act in new.activities for key in act.record_keys()}
     tombstoned: set[str] = set()
     for tomb in new.tombstones:
         tombstoned.update(tomb.record_keys())
     for act in old.activities:
-        for key in _keys_of(act):
+        for key in act.record_keys():
             if key not in where and key not in tombstoned:
                 out.append(Violation("dropped_id", key, f"activity {act.id} ({act.start_time}) would disappear"))
         target = where.get(act.id)

@@ -96,7 +96,7 @@ def resolve(cache: Cache, text: str) -> Resolution:
                 return Resolved(act, "id")
             if ident in act.aliases:
                 return Resolved(act, "alias")
-            if any(f"{s}:{i}" == ident for s, i in act.source_ids.items()):
+            if ident in act.record_keys():
                 return Resolved(act, "source id")
         return NotFound(text, f"no activity has the id, alias or source id {ident!r}")
     prefix = ident.lower()

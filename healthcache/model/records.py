@@ -9,8 +9,8 @@ save close to the cost of bare JSON parsing.  ``schema.json`` is the reference,
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 
@@ -44,6 +44,28 @@ SUMMARY_FIELDS: tuple[str, ...] = (
 )
 # Fields the guard protects: once an activity has them, no save may remove them.
 HR_FIELDS: tuple[str, ...] = ("avg_hr", "max_hr", "hr_splits")
+
+
+class Keyed(Protocol):
+    """Anything that holds records: an activity, a tombstone, a backup's skimmed row."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def aliases(self) -> Sequence[str]: ...
+    @property
+    def source_ids(self) -> Mapping[str, str]: ...
+
+
+def record_keys(holder: Keyed) -> set[str]:
+    """Every record key that resolves to ``holder``: its id, its aliases, each ``source:id``.
+
+    The one definition of "the keys a record holds": the codec's uniqueness check,
+    the guard's no-key-lost rule, the merge index and the lookups all use it.
+    """
+    out = {holder.id, *holder.aliases}
+    out.update([s + ":" + i for s, i in holder.source_ids.items()])
+    return out
 
 
 class HRSplit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -85,9 +107,7 @@ class Activity(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_de
 
     def record_keys(self) -> set[str]:
         """Every record id that resolves to this activity."""
-        out = {self.id, *self.aliases}
-        out.update(f"{s}:{i}" for s, i in self.source_ids.items())
-        return out
+        return record_keys(self)
 
 
 class Tombstone(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -100,9 +120,7 @@ class Tombstone(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_d
     source_ids: dict[SourceName, str] = {}
 
     def record_keys(self) -> set[str]:
-        out = {self.id, *self.aliases}
-        out.update(f"{s}:{i}" for s, i in self.source_ids.items())
-        return out
+        return record_keys(self)
 
 
 class Link(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

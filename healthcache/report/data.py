@@ -20,7 +20,7 @@ import msgspec
 
 from healthcache import backup, guard
 from healthcache.errors import CorruptInput
-from healthcache.model.records import Activity, Cache
+from healthcache.model.records import Activity, Cache, record_keys
 from healthcache.model.sports import family
 from healthcache.store import Store, read_baseline
 from healthcache.timeutil import utc_iso
@@ -46,10 +46,7 @@ class _Keyed(msgspec.Struct, kw_only=True):
     source_ids: dict[str, str] = {}
 
     def record_keys(self) -> set[str]:
-        # The same keys as Activity.record_keys / Tombstone.record_keys: what the guard counts.
-        out = {self.id, *self.aliases}
-        out.update(f"{s}:{i}" for s, i in self.source_ids.items())
-        return out
+        return record_keys(self)  # the keys the guard counts
 
 
 class Snapshot(msgspec.Struct, kw_only=True):
