@@ -12,11 +12,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import pytest
 from garminconnect import parse_activity_detail_metrics
 
@@ -35,23 +37,61 @@ pytest_plugins = ["tests.fakes.fixtures"]
 PAYLOADS = Path(__file__).parent / "payloads"
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 DETAILS_2018 = PAYLOADS / "garmin" / "pe-st_activity-details_2018.json"
+STREAMS_2014 = PAYLOADS / "strava" / "go.strava_activity-streams_2014.json"
+SPLITS_2025 = PAYLOADS / "garmin" / "garth-mcp_activity-splits_2025.json"
 DAY = 86_400.0
+RUN_RACE, RIDE_RACE = 1, 11  # Strava's workout_type of a race
+# A streams payload names no activity: which one it belongs to (the cassette's request URL).
+STREAMS_OF = {STREAMS_2014.name: 103221154}
 
 
 def load(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def garmin_lists() -> list[Path]:
-    return sorted(p for p in (PAYLOADS / "garmin").glob("*.json") if isinstance(load(p), list))
+def shape(path: Path) -> str | None:
+    """What a payload file is, from its content: every file must be one of these."""
+    data, source = load(path), path.parent.name
+    if isinstance(data, list) and data and all(isinstance(a, dict) for a in data):
+        if source == "garmin" and all("activityId" in a for a in data):
+            return "garmin list"
+        if source == "strava" and all("id" in a and "elapsed_time" in a for a in data):
+            return "strava list"
+        if source == "strava" and all("type" in s and "data" in s for s in data):
+            return "strava streams"
+    if isinstance(data, dict):
+        if source == "garmin" and isinstance(data.get("summaryDTO"), dict):
+            return "garmin activity"
+        if source == "garmin" and "lapDTOs" in data:
+            return "garmin splits"
+        if source == "garmin" and (garmin._LEGACY_WRAPPER in data or "activityDetailMetrics" in data):
+            return "garmin details"
+        if source == "strava" and "id" in data and "elapsed_time" in data:
+            return "strava activity"
+        if source == "strava" and all(isinstance(v, dict) and "data" in v for v in data.values()):
+            return "strava streams"
+    return None
+
+
+def files(kind: str) -> list[Path]:
+    return sorted(p for p in PAYLOADS.rglob("*.json") if shape(p) == kind)
+
+
+def garmin_list_activities() -> list[tuple[str, dict[str, Any]]]:
+    return [(f"{p.name}:{a['activityId']}", a) for p in files("garmin list") for a in load(p)]
 
 
 def garmin_activities() -> list[tuple[str, dict[str, Any]]]:
-    return [(f"{p.name}:{a['activityId']}", a) for p in garmin_lists() for a in load(p)]
+    """Every Garmin activity payload (list entries and single-activity payloads) as sent."""
+    return garmin_list_activities() + [(p.name, load(p)) for p in files("garmin activity")]
+
+
+def strava_list_activities() -> list[tuple[str, dict[str, Any]]]:
+    return [(f"{p.name}:{a['id']}", a) for p in files("strava list") for a in load(p)]
 
 
 def strava_activities() -> list[tuple[str, dict[str, Any]]]:
-    return [(f"{p.name}:{a['id']}", a) for p in sorted((PAYLOADS / "strava").glob("*.json")) for a in load(p)]
+    return strava_list_activities() + [(p.name, load(p)) for p in files("strava activity")]
 
 
 def readme_rows() -> list[list[str]]:
@@ -61,6 +101,14 @@ def readme_rows() -> list[list[str]]:
         for line in text.splitlines()
         if line.startswith("| `") and line.count("|") >= 8
     ]
+
+
+def detail_samples() -> int:
+    return sum(len(garmin._current_shape(load(p)).get("activityDetailMetrics") or []) for p in files("garmin details"))
+
+
+def stream_samples() -> int:
+    return sum(len(strava.stream_series(load(p))[0]) for p in files("strava streams"))
 
 
 # --------------------------------------------------------------------------- the corpus itself
@@ -78,20 +126,26 @@ def test_every_payload_file_is_documented_with_origin_commit_and_license() -> No
         assert license_ in {"MIT", "Apache-2.0", "BSD-3-Clause"}, row
 
 
+@pytest.mark.parametrize("path", sorted(PAYLOADS.rglob("*.json")), ids=lambda p: p.name)
+def test_every_payload_file_has_a_shape_the_tests_below_exercise(path: Path) -> None:
+    """A file added to the folder is tested by being added: its shape decides which tests read it."""
+    assert shape(path) is not None, path
+
+
 def test_the_figures_in_the_readme_are_the_corpus() -> None:
-    """5 files, 21 activities, 244 detail samples, 3 repositories, recorded 2013-2026."""
     rows = readme_rows()
     activities = len(garmin_activities()) + len(strava_activities())
-    samples = len(load(DETAILS_2018)["com.garmin.activity.details.json.ActivityDetails"]["metrics"])
     repos = {r[3] for r in rows}
-    years = {r[2] for r in rows}
+    years = sorted({r[2] for r in rows})
     text = (PAYLOADS / "README.md").read_text(encoding="utf-8")
     figures = (
-        f"**{len(rows)} payload files, {activities} activities and {samples} detail samples, "
-        f"from {len(repos)} repositories"
+        f"**{len(rows)} payload files: {activities} activity payloads, {detail_samples()} Garmin detail samples, "
+        f"{stream_samples()} Strava stream samples and the laps of {len(files('garmin splits'))} Garmin activity, "
+        f"from {len(repos)} repositories, recorded in {len(years)} years "
+        f"({', '.join(years)})**"
     )
-    assert figures in text.replace("\n", " ")
-    assert years == {"2013", "2018", "2021", "2026"}
+    assert figures in " ".join(text.split())
+    assert len(repos) >= 8 and len(years) >= 8
 
 
 def test_no_credential_in_the_corpus() -> None:
@@ -107,6 +161,7 @@ def test_no_credential_in_the_corpus() -> None:
 @pytest.mark.parametrize(("key", "raw"), garmin_activities(), ids=lambda v: v if isinstance(v, str) else "")
 def test_every_real_garmin_activity_normalises_in_seconds(key: str, raw: dict[str, Any]) -> None:
     rec = garmin.normalise_activity(raw)
+    raw = garmin.list_shape(raw)  # a single-activity payload is checked against its own summary
     assert rec.duration_s is not None and 60 < rec.duration_s < DAY, key
     # Elapsed time covers the timer time and the moving time, and is not wildly more.
     assert rec.duration_s >= 0.99 * raw["duration"], key
@@ -123,6 +178,7 @@ def test_every_real_garmin_activity_normalises_in_seconds(key: str, raw: dict[st
 @pytest.mark.parametrize(("key", "raw"), garmin_activities(), ids=lambda v: v if isinstance(v, str) else "")
 def test_every_real_garmin_activity_has_the_sport_it_names(key: str, raw: dict[str, Any]) -> None:
     rec = garmin.normalise_activity(raw)
+    raw = garmin.list_shape(raw)
     assert rec.sport != "other", (key, raw["activityType"])
     assert rec.sport_raw == raw["activityType"]["typeKey"]
 
@@ -149,6 +205,55 @@ def test_versioned_type_keys_and_parent_types() -> None:
     assert garmin_sport("something_new", 2) == "cycling"
     assert garmin_sport("something_new", 17) == "other"  # 17 is "all activities": says nothing
     assert garmin_sport("other", 1) == "other"  # a key Garmin itself calls "other" stays other
+    assert garmin_sport("breathwork", 4) == "yoga"  # the 2025 list: parent 4 ("other") says nothing
+
+
+# --------------------------------------------------------------------------- single-activity payloads
+
+
+def single_with_list_entry() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    listed = {a["activityId"]: a for _, a in garmin_list_activities()}
+    return [
+        (p.name, load(p), listed[load(p)["activityId"]])
+        for p in files("garmin activity")
+        if load(p)["activityId"] in listed
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "single", "entry"), single_with_list_entry(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_the_single_activity_payload_reads_as_its_list_entry(
+    name: str, single: dict[str, Any], entry: dict[str, Any]
+) -> None:
+    """``activity-service/activity/{id}`` (summaryDTO, activityTypeDTO) of 2018, 2021, 2025 and 2026.
+
+    Before: no ``startTimeGMT`` at the top level, so the payload was refused.  Its
+    ``elapsedDuration`` is in seconds even where the list entry's is in milliseconds.
+    """
+    one, listed = garmin.normalise_activity(single), garmin.normalise_activity(entry)
+    assert (one.source_id, one.start_time, one.start_time_local) == (
+        listed.source_id,
+        listed.start_time,
+        listed.start_time_local,
+    )
+    assert one.sport == listed.sport and one.sport_raw == listed.sport_raw
+    for field in ("distance_m", "duration_s", "moving_time_s", "elevation_gain_m", "calories", "avg_hr", "max_hr"):
+        a, b = getattr(one, field), getattr(listed, field)
+        assert (a is None) == (b is None) and (a is None or abs(a - b) < 1), (name, field, a, b)
+    assert one.raw == single  # the payload as sent is what is kept
+
+
+def test_a_multisport_child_lies_within_its_parent_and_has_its_own_sport() -> None:
+    parent = load(PAYLOADS / "garmin" / "pe-st_activity-multisport_2021.json")
+    child = load(PAYLOADS / "garmin" / "pe-st_activity-multisport-child_2021.json")
+    p, c = garmin.normalise_activity(parent), garmin.normalise_activity(child)
+    assert child["activityId"] in parent["metadataDTO"]["childIds"] and child["parentId"] == parent["activityId"]
+    assert (p.sport, c.sport) == ("multisport", "walking")
+    start = datetime.fromisoformat(p.start_time.replace("Z", "+00:00"))
+    child_start = datetime.fromisoformat(c.start_time.replace("Z", "+00:00"))
+    assert p.duration_s is not None and c.duration_s is not None
+    assert start <= child_start and (child_start - start).total_seconds() + c.duration_s <= p.duration_s + 1
 
 
 # --------------------------------------------------------------------------- Strava normaliser
@@ -161,12 +266,35 @@ def test_every_real_strava_activity_normalises(key: str, raw: dict[str, Any]) ->
     assert rec.moving_time_s is not None and rec.duration_s is not None
     assert 60 < rec.duration_s < DAY and rec.moving_time_s <= rec.duration_s, key
     assert rec.distance_m == raw["distance"], key
-    if raw.get("average_speed"):  # speed is distance over moving time (Strava rounds it to 0.1)
-        assert raw["distance"] / rec.moving_time_s == pytest.approx(raw["average_speed"], abs=0.06), key
-    assert rec.sport != "other" and rec.sport_raw == raw["type"], key
+    if raw.get("average_speed"):  # distance over moving time; over elapsed time for a race (2018 list)
+        race = raw.get("workout_type") in (RUN_RACE, RIDE_RACE)
+        over = rec.duration_s if race else rec.moving_time_s
+        assert raw["distance"] / over == pytest.approx(raw["average_speed"], abs=0.06), key
+    assert rec.sport != "other" and rec.sport_raw == (raw.get("sport_type") or raw["type"]), key
     assert rec.start_time == raw["start_date"]
     if rec.avg_hr is not None:
         assert rec.max_hr is not None and rec.avg_hr <= rec.max_hr
+
+
+def test_a_detailed_strava_activity_reads_as_its_list_entry() -> None:
+    """go.strava's 2014 ``GET /activities/{id}`` of a 2010 ride that its 2013 list also holds."""
+    (listed,) = [a for _, a in strava_list_activities() if a["id"] == STREAMS_OF[STREAMS_2014.name]]
+    one = strava.normalise_activity(load(PAYLOADS / "strava" / "go.strava_activity_2014.json"))
+    assert msgspec.structs.replace(one, raw=None) == msgspec.structs.replace(
+        strava.normalise_activity(listed), raw=None
+    )
+
+
+def test_every_real_garmin_ping_number_is_far_above_every_real_garmin_id() -> None:
+    """Strava's 2025 list (strava-ruby-client) against Garmin's 2025/2026 lists (garth, garth-mcp-server)."""
+    pings = [a["external_id"] for _, a in strava_activities() if str(a.get("external_id")).startswith("garmin_ping_")]
+    assert len(pings) >= 25
+    highest_garmin_id = max(int(a["activityId"]) for _, a in garmin_activities())
+    assert all(garmin_ref(p) is None for p in pings)
+    assert min(int(p.removeprefix("garmin_ping_")) for p in pings) > 10 * highest_garmin_id
+    # garmin_push_<id> (2016-2017, slashdotdash/strava) still names the Garmin activity.
+    pushes = [a["external_id"] for _, a in strava_activities() if str(a.get("external_id")).startswith("garmin_push_")]
+    assert pushes and all(garmin_ref(p) == (p.removeprefix("garmin_push_"), False) for p in pushes)
 
 
 def test_garmin_ping_names_no_garmin_activity() -> None:
@@ -253,7 +381,7 @@ def test_details_in_an_unknown_distance_unit_give_no_splits_rather_than_wrong_on
 
 
 def test_sync_stores_every_real_garmin_list_payload(ws: Workspace) -> None:
-    raws = [a for _, a in garmin_activities()]
+    raws = [a for _, a in garmin_list_activities()]
     for raw in raws:
         ws.garmin.add(raw, details=False, laps=False)
     ws.login_garmin()
@@ -271,7 +399,7 @@ def test_sync_stores_every_real_garmin_list_payload(ws: Workspace) -> None:
 
 
 def test_sync_stores_every_real_strava_list_payload(ws: Workspace) -> None:
-    raws = [a for _, a in strava_activities()]
+    raws = [a for _, a in strava_list_activities()]
     for raw in raws:
         ws.strava.add(raw, streams=False)
     ws.login_strava()
@@ -283,7 +411,7 @@ def test_sync_stores_every_real_strava_list_payload(ws: Workspace) -> None:
     for raw in raws:
         act = stored[str(raw["id"])]
         assert act.duration_s == raw["elapsed_time"] and act.raw["strava"] == raw
-        assert act.sport == normalise_sport("strava", raw["type"]) != "other"
+        assert act.sport == normalise_sport("strava", raw.get("sport_type") or raw["type"]) != "other"
 
 
 def test_backfill_hr_reads_the_real_2018_details_payload(ws: Workspace) -> None:
@@ -300,6 +428,65 @@ def test_backfill_hr_reads_the_real_2018_details_payload(ws: Workspace) -> None:
     assert act.hr_splits == per_km_splits(*garmin.detail_series(load(DETAILS_2018), parse_activity_detail_metrics))
     assert act.avg_hr == raw["averageHR"] and act.max_hr == raw["maxHR"]  # HR only ever added
     assert ws.garmin.paths("/activity-service/activity/2541953812/splits") == []  # details were enough
+
+
+def keyed(streams: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same streams as Strava sends them with ``key_by_type=true`` (what healthcache asks for)."""
+    return {s["type"]: {k: v for k, v in s.items() if k != "type"} for s in streams}
+
+
+@pytest.mark.parametrize("path", files("strava streams"), ids=lambda p: p.name)
+def test_real_strava_streams_give_splits_that_agree_with_the_summary(path: Path) -> None:
+    """Either shape of the streams answer; the 2014 one (list of streams) gave no splits before.
+
+    The ride stopped for 18 minutes (elapsed 3935 s, moving 2836 s): Strava's mean HR is over
+    moving time, the splits' over elapsed time, so they agree to 10 %, not to the beat.
+    """
+    summary = next(a for _, a in strava_activities() if a["id"] == STREAMS_OF[path.name])
+    payload = load(path)
+    for answer in (payload, keyed(payload) if isinstance(payload, list) else payload):
+        splits = per_km_splits(*strava.stream_series(answer))
+        assert [s.km for s in splits] == list(range(1, math.ceil(summary["distance"] / 1000) + 1))
+        assert sum(s.duration_s for s in splits) == pytest.approx(summary["elapsed_time"], abs=2)
+        assert max(s.max_hr or 0 for s in splits) == summary["max_heartrate"]
+        weighted = sum((s.avg_hr or 0) * s.duration_s for s in splits) / sum(s.duration_s for s in splits)
+        assert weighted == pytest.approx(summary["average_heartrate"], rel=0.1)
+
+
+def test_streams_without_heart_rate_give_no_splits() -> None:
+    payload = [s for s in load(STREAMS_2014) if s["type"] != "heartrate"]
+    assert strava.stream_series(payload)[2] == [] and per_km_splits(*strava.stream_series(payload)) == []
+    assert strava.stream_series({"time": "not a stream"}) == ([], [], []) and strava.stream_series(None) == ([], [], [])
+
+
+def test_backfill_hr_reads_the_real_2014_strava_streams(ws: Workspace) -> None:
+    raw = load(PAYLOADS / "strava" / "go.strava_activity_2014.json")
+    ws.strava.add(raw, streams=False)
+    ws.strava.streams[raw["id"]] = keyed(load(STREAMS_2014))
+    ws.login_strava()
+    days = (datetime.now(UTC) - datetime(2010, 8, 1, tzinfo=UTC)).days + 2
+    assert ws.cli("sync", "--source", "strava", "--days", str(days)).code == 0
+    r = ws.cli("backfill-hr", "--source", "strava")
+    assert r.code == 0, r.out + r.err
+    (act,) = ws.cache().activities
+    assert act.hr_splits == per_km_splits(*strava.stream_series(load(STREAMS_2014)))
+    assert len(act.hr_splits) == 21 and act.avg_hr == raw["average_heartrate"]  # HR only ever added
+
+
+def test_backfill_hr_on_real_laps_without_distance_finds_no_splits_and_remembers(ws: Workspace) -> None:
+    """The 2025 yoga session: no detail samples kept (404), one lap without distance."""
+    (raw,) = [a for _, a in garmin_list_activities() if a["activityId"] == load(SPLITS_2025)["activityId"]]
+    ws.garmin.add(raw, details=False, laps=False)
+    ws.garmin.laps[raw["activityId"]] = load(SPLITS_2025)
+    ws.login_garmin()
+    assert ws.cli("sync", "--source", "garmin", "--days", "3650").code == 0
+    before = ws.cache().activities
+    r = ws.cli("backfill-hr", "--source", "garmin", "--json")
+    assert r.code == 0, r.out + r.err
+    assert json.loads(r.out)["no_hr"] == 1 and ws.cache().activities == before
+    assert ws.garmin.paths(f"/activity-service/activity/{raw['activityId']}/splits")
+    again = ws.cli("backfill-hr", "--source", "garmin", "--json")
+    assert json.loads(again.out)["candidates"] == 0  # remembered: not asked again
 
 
 # --------------------------------------------------------------------------- Strava account export

@@ -111,6 +111,8 @@ GARMIN: dict[str, str] = {
     "cross_country_skiing_ws": "cross_country_skiing",
     "skate_skiing_ws": "cross_country_skiing",
     "yoga": "yoga",
+    "breathwork": "yoga",  # a mind-and-body session (parent type 4, "other"), as Apple's MindAndBody
+    "meditation": "yoga",
     "multi_sport": "multisport",
     "stand_up_paddleboarding": "paddling",
     "stand_up_paddleboarding_ws": "paddling",

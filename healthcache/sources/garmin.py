@@ -138,14 +138,46 @@ def validate(record: SourceRecord) -> SourceRecord:
     return msgspec.structs.replace(checked, raw=record.raw)
 
 
+# What ``activity-service/activity/{id}`` calls the list's fields: the summary is nested in
+# ``summaryDTO`` and the type is ``activityTypeDTO``; its ``elapsedDuration`` is in seconds
+# (2018 to 2026 alike) where the lists of 2018-2021 sent milliseconds.
+_SUMMARY_NAMES = {
+    "averageRunCadence": "averageRunningCadenceInStepsPerMinute",
+    "averageBikeCadence": "averageBikingCadenceInRevPerMinute",
+    "averageSwimCadence": "averageSwimCadenceInStrokesPerMinute",
+    "averagePower": "avgPower",
+}
+
+
+def list_shape(raw: dict[str, Any]) -> dict[str, Any]:
+    """An activity payload of either endpoint with the list's field names.  Pure.
+
+    The list payload is returned as it is; an ``activity-service/activity/{id}``
+    payload (``summaryDTO``, ``activityTypeDTO``) is flattened onto the list's
+    names, so both normalise alike.  The stored raw payload is never this view.
+    """
+    summary = raw.get("summaryDTO")
+    if not isinstance(summary, dict) or "activityType" in raw:
+        return raw
+    flat = {k: v for k, v in summary.items() if k not in _SUMMARY_NAMES}
+    flat.update({new: summary[old] for old, new in _SUMMARY_NAMES.items() if old in summary})
+    for key in ("activityId", "activityName", "parentId"):
+        if key in raw:
+            flat[key] = raw[key]
+    flat["activityType"] = raw.get("activityTypeDTO")
+    return flat
+
+
 def normalise_activity(raw: dict[str, Any]) -> SourceRecord:
-    """One activity of Garmin's activity list (``activitylist-service``), as sent.
+    """One activity as Garmin sent it: an entry of the activity list (``activitylist-service``)
+    or the single-activity payload (``activity-service/activity/{id}``, see ``list_shape``).
 
     Raises ValueError (or KeyError/TypeError) naming the field when the payload
     is unusable; the record is then skipped and reported, never half-imported.
     """
     if not isinstance(raw, dict):
         raise TypeError(f"expected an activity object, got {type(raw).__name__}")
+    stored, raw = raw, list_shape(raw)
     activity_id = raw.get("activityId")
     if isinstance(activity_id, bool) or not isinstance(activity_id, int | str) or not str(activity_id).strip():
         raise ValueError(f"activityId: missing or not an id: {activity_id!r}")
@@ -180,7 +212,7 @@ def normalise_activity(raw: dict[str, Any]) -> SourceRecord:
         max_hr=payload_number(raw, "maxHR"),
         avg_cadence=cadence,
         avg_power=payload_number(raw, "avgPower"),
-        raw=raw,
+        raw=stored,
     )
     return validate(record)
 

@@ -139,6 +139,26 @@ def normalise_activity(raw: dict[str, Any]) -> SourceRecord:
     return validate(record)
 
 
+def stream_series(streams: Any) -> tuple[list[Any], list[Any], list[Any]]:
+    """(seconds, metres, bpm) from a streams answer of either shape.  Pure.
+
+    With ``key_by_type=true`` Strava answers ``{"time": {"data": [...]}, ...}``;
+    without it (as recorded in 2014) a list of ``{"type": "time", "data": [...]}``.
+    A stream that is missing gives an empty series (and so no splits).
+    """
+    if isinstance(streams, list):
+        streams = {s.get("type"): s for s in streams if isinstance(s, dict) and isinstance(s.get("type"), str)}
+    if not isinstance(streams, dict):
+        return [], [], []
+
+    def data(kind: str) -> list[Any]:
+        stream = streams.get(kind)
+        values = stream.get("data") if isinstance(stream, dict) else None
+        return values if isinstance(values, list) else []
+
+    return data("time"), data("distance"), data("heartrate")
+
+
 # --------------------------------------------------------------------------- rate limits (pure parts)
 
 
@@ -469,15 +489,7 @@ class StravaSession:
             if isinstance(exc.__cause__, sexc.ObjectNotFound):
                 return []
             raise
-        if not isinstance(streams, dict):
-            return []
-
-        def data(kind: str) -> list[Any]:
-            stream = streams.get(kind)
-            values = stream.get("data") if isinstance(stream, dict) else None
-            return values if isinstance(values, list) else []
-
-        return per_km_splits(data("time"), data("distance"), data("heartrate"))
+        return per_km_splits(*stream_series(streams))
 
     def close(self) -> None:
         """Save renewed tokens: Strava may rotate the refresh token on every renewal."""
