@@ -22,7 +22,7 @@ NORMALISERS: dict[str, str] = {
     "gpx": "healthcache.importers.gpx:normalise_raw",
     "tcx": "healthcache.importers.tcx:normalise_raw",
     "polar": "healthcache.importers.polar:normalise_raw",
-    "apple_health": "healthcache.importers.apple_health:normalise_raw",
+    "apple_health": "healthcache.importers.apple_health.normalise:normalise_raw",
 }
 
 

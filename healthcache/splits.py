@@ -172,3 +172,47 @@ def from_samples(
     base = dists[0]
     splits = per_km_splits(times, [d - base for d in dists], hrs, min_last_m=min_last_m)
     return splits or None
+
+
+def along_distance(
+    start: float, heart_rate: Sequence[tuple[float, float]], intervals: Iterable[tuple[float, float, float]]
+) -> list[HRSplit] | None:
+    """Splits where distance comes as intervals (start s, end s, metres) apart from the heart rate
+    readings (s, bpm), as Apple Health records them: each reading is placed on the distance
+    timeline by linear interpolation, then split like any other samples.
+
+    Intervals are of one recorder, in time order; one that overlaps the timeline so far is
+    dropped (it would count its metres twice), a gap between two is time without distance.
+    """
+    if not heart_rate:
+        return None
+    times = [start]
+    cum = [0.0]
+    total = 0.0
+    for ds, de, metres in intervals:
+        if de < times[-1]:
+            continue  # overlapping samples from one recorder: keep the timeline monotonic
+        if ds > times[-1]:
+            times.append(ds)
+            cum.append(total)
+        total += metres
+        times.append(max(de, ds))
+        cum.append(total)
+    if len(times) == 1:
+        return None
+    # Both sequences are in time order: walk them together instead of a search per reading.
+    points = []
+    j = 1
+    last = len(times) - 1
+    for t, v in heart_rate:
+        while j < last and times[j] < t:
+            j += 1
+        t0, t1 = times[j - 1], times[j]
+        if t >= t1:
+            d = cum[j]
+        elif t <= t0 or t1 <= t0:
+            d = cum[j - 1]
+        else:
+            d = cum[j - 1] + (cum[j] - cum[j - 1]) * (t - t0) / (t1 - t0)
+        points.append((t - start, d, v))
+    return from_samples(points)

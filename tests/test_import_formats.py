@@ -17,6 +17,9 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "samples"))
 import generate as samples
 
 from healthcache.importers import apple_health, detect, garmin_export, gpx, polar, strava_export, tcx
+from healthcache.importers.apple_health import dates, scan
+from healthcache.importers.apple_health import normalise as ah_normalise
+from healthcache.importers.apple_health.samples import Windows
 from healthcache.importers.base import ImportFailed, Limits, NotAnActivity, validated
 from healthcache.normalise import from_raw
 from healthcache.splits import from_samples as hr_splits
@@ -121,7 +124,7 @@ def test_epoch_matches_datetime(dt: datetime, offset_min: int, compact: bool) ->
     tz = timezone(timedelta(minutes=offset_min))
     aware = dt.replace(microsecond=0, tzinfo=tz)
     text = aware.strftime("%Y%m%d%H%M%S%z") if compact else aware.strftime("%Y-%m-%d %H:%M:%S %z")
-    assert apple_health.epoch(text) == int(aware.timestamp())
+    assert dates.epoch(text) == int(aware.timestamp())
 
 
 def test_workout_without_statistics_gets_hr_and_splits_from_the_samples() -> None:
@@ -138,7 +141,7 @@ def test_workout_without_statistics_gets_hr_and_splits_from_the_samples() -> Non
     assert [s.avg_hr for s in rec.hr_splits] == pytest.approx([float(h) for h in w.hr_per_km], abs=0.6)
     assert all(s.duration_s == pytest.approx(w.pace_s_per_km, abs=6) for s in rec.hr_splits)
     assert rec.elevation_gain_m == pytest.approx(40.0)  # HKElevationAscended "4000 cm"
-    assert validated(apple_health.normalise_raw(rec.raw)) == rec
+    assert validated(ah_normalise.normalise_raw(rec.raw)) == rec
 
 
 def test_statistics_and_units_of_older_exports() -> None:
@@ -163,9 +166,9 @@ def test_statistics_and_units_of_older_exports() -> None:
 def test_only_samples_inside_workouts_are_kept() -> None:
     w = samples.WORKOUTS[0]
     data = samples.apple_export_xml([w])
-    workouts, _ = apple_health.read_workouts(lambda: io.BytesIO(data))
-    windows = apple_health._Windows(workouts)
-    kept, n = apple_health.read_samples(lambda: io.BytesIO(data), windows, len(data), "x", None)
+    workouts, _ = scan.read_workouts(lambda: io.BytesIO(data))
+    windows = Windows(workouts)
+    kept, n = scan.read_samples(lambda: io.BytesIO(data), windows, len(data), "x", None)
     start, end = w.start.timestamp(), w.start.timestamp() + w.seconds
     assert kept.hr_t and all(start <= t <= end for t in kept.hr_t)
     assert len(kept.hr_t) == int(w.seconds) // 5 + 1  # every 5 s sample of the run, nothing else
@@ -383,3 +386,40 @@ def test_splits_need_heart_rate_and_distance() -> None:
     assert hr_splits([(0, None, 120.0), (600, None, 130.0)]) is None
     resumed = hr_splits([(0, 5000.0, 120.0), (300, 6000.0, 130.0), (600, 7000.0, 140.0)])
     assert resumed is not None and [s.km for s in resumed] == [1, 2]
+
+
+# ---------------------------------------------------------------- splits along distance intervals (Apple Health)
+
+
+def _readings(until: int, bpm: float = 150.0, every: int = 10) -> list[tuple[float, float]]:
+    return [(float(t), bpm) for t in range(every, until + 1, every)]
+
+
+@pytest.mark.parametrize(
+    ("intervals", "kms", "km_seconds"),
+    [
+        ([(0.0, 300.0, 1000.0), (300.0, 600.0, 1000.0)], [1, 2], [300.0, 300.0]),
+        # a sample overlapping what the recorder already counted is dropped, not counted twice
+        ([(0.0, 300.0, 1000.0), (100.0, 200.0, 500.0), (300.0, 600.0, 1000.0)], [1, 2], [300.0, 300.0]),
+        # a steady 2 km in one interval: the readings are placed by interpolation
+        ([(0.0, 600.0, 2000.0)], [1, 2], [300.0, 300.0]),
+    ],
+)
+def test_splits_along_distance_intervals(
+    intervals: list[tuple[float, float, float]], kms: list[int], km_seconds: list[float]
+) -> None:
+    from healthcache.splits import along_distance
+
+    splits = along_distance(0.0, _readings(600), intervals)
+    assert splits is not None
+    assert [s.km for s in splits] == kms
+    assert [s.duration_s for s in splits] == pytest.approx(km_seconds, abs=10.0)
+    assert all(s.avg_hr == 150.0 for s in splits)
+
+
+def test_splits_along_distance_need_both_series() -> None:
+    from healthcache.splits import along_distance
+
+    assert along_distance(0.0, [], [(0.0, 600.0, 2000.0)]) is None
+    assert along_distance(0.0, _readings(600), []) is None
+    assert along_distance(0.0, _readings(600), [(-5.0, -1.0, 10.0)]) is None  # distance only before the start
