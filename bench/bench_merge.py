@@ -28,7 +28,7 @@ from typing import Any
 
 from healthcache.codec import gc_paused
 from healthcache.config import DEFAULT_PREFERENCE
-from healthcache.merge import _Merger, merge
+from healthcache.merge import Merger, merge
 from healthcache.model.records import Activity, Cache, HRSplit, SourceRecord
 from healthcache.timeutil import utc_iso
 
@@ -199,7 +199,7 @@ def phases(cache: Cache, records: list[SourceRecord]) -> tuple[float, float, flo
     records = list({r.key: r for r in records}.values())  # merge() skips a record superseded in its batch
     with gc_paused():
         t0 = time.perf_counter()
-        m = _Merger(cache, now=NOW, preference=DEFAULT_PREFERENCE)
+        m = Merger(cache, now=NOW, preference=DEFAULT_PREFERENCE)
         t1 = time.perf_counter()
         for rec in records:
             m.place(rec)

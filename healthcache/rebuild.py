@@ -4,7 +4,7 @@ An older version may have mis-read a payload (a unit, a sport name, a missing
 field); the payloads are kept, so the fix is to read them again.  Each activity
 is rebuilt the way ``unlink`` rebuilds the parts of a split: every record it
 holds is re-normalised (``healthcache.normalise``) and the records are joined by
-the merge engine's own field precedence (``merge._Merger.new_activity`` and
+the merge engine's own field precedence (``merge.Builder.new_activity`` and
 ``join``).  Which records form one workout is kept: that decision (rules, links,
 tombstones) was made when they met and is steered by ``link``/``unlink``, not
 by rebuild.  As in every merge, a present value is never replaced by a missing
@@ -26,8 +26,8 @@ import msgspec
 from healthcache import diff as diffs
 from healthcache.config import DEFAULT_PREFERENCE
 from healthcache.errors import HealthcacheError
-from healthcache.merge import FIELD_RULES, MERGED_FIELDS, Normaliser, _Merger
-from healthcache.model.records import Activity, Cache, SourceRecord, empty_cache
+from healthcache.merge import MERGED_FIELDS, Builder, Normaliser, has_value
+from healthcache.model.records import Activity, Cache, SourceRecord
 from healthcache.store import SaveResult, Store
 from healthcache.timeutil import utc_iso
 
@@ -63,10 +63,6 @@ class RebuildPlan:
         }
 
 
-def _has_value(name: str, value: Any) -> bool:
-    return value is not None and value not in FIELD_RULES[name].empty
-
-
 def _records(act: Activity, normalise: Normaliser) -> list[SourceRecord] | str:
     """Each record of ``act`` re-derived from its raw payload, or why one cannot be."""
     out: list[SourceRecord] = []
@@ -84,18 +80,17 @@ def _records(act: Activity, normalise: Normaliser) -> list[SourceRecord] | str:
     return out
 
 
-def _fetched_splits(m: _Merger, act: Activity, records: list[SourceRecord]) -> bool:
+def _fetched_splits(m: Builder, act: Activity, records: list[SourceRecord]) -> bool:
     """Whether ``act``'s HR splits were fetched apart from the payloads (``backfill-hr``):
     no payload gives them, and the source that ranks first for them has none in its payload,
     so a lesser source's splits must not replace them."""
     if not act.hr_splits or any(r.hr_splits == act.hr_splits for r in records):
         return False
-    order = FIELD_RULES["hr_splits"].order
-    top = min(records, key=lambda r: m.rank(r.source, order))
+    top = min(records, key=lambda r: m.rank(r.source))
     return not top.hr_splits
 
 
-def rebuild_activity(m: _Merger, act: Activity, records: list[SourceRecord]) -> Activity:
+def rebuild_activity(m: Builder, act: Activity, records: list[SourceRecord]) -> Activity:
     """``act`` re-derived from ``records``; the same object when nothing differs."""
     ordered = sorted(records, key=lambda r: m.rank(r.source))
     built = m.new_activity(ordered[0])
@@ -103,7 +98,7 @@ def rebuild_activity(m: _Merger, act: Activity, records: list[SourceRecord]) -> 
         built, _ = m.join(built, rec)
     keep: dict[str, Any] = {}
     for name in MERGED_FIELDS:  # never replace a present value by a missing one
-        if _has_value(name, getattr(act, name)) and not _has_value(name, getattr(built, name)):
+        if has_value(name, getattr(act, name)) and not has_value(name, getattr(built, name)):
             keep[name] = getattr(act, name)
     if _fetched_splits(m, act, records):
         keep["hr_splits"] = act.hr_splits
@@ -131,7 +126,7 @@ def plan(
     normalise: Normaliser | None = None,
 ) -> RebuildPlan:
     """Pure: the rebuilt cache, the diff from ``cache``, and what was kept as it was."""
-    m = _Merger(empty_cache("", now), now=now, preference=preference, normalise=normalise)
+    m = Builder(now=now, preference=preference, normalise=normalise)
     acts: list[Activity] = []
     kept: list[KeptAsIs] = []
     rebuilt = 0

@@ -18,7 +18,7 @@ from healthcache import normalise
 from healthcache.config import DEFAULT_PREFERENCE
 from healthcache.errors import HealthcacheError
 from healthcache.lookup import short_ids
-from healthcache.merge import FIELD_RULES, MERGED_FIELDS, Member, groups
+from healthcache.merge import MERGED_FIELDS, Member, groups, has_value
 from healthcache.model import sports
 from healthcache.model.records import Activity, Cache, HRSplit, SourceRecord
 
@@ -222,10 +222,6 @@ class Detail(msgspec.Struct, kw_only=True):
     activity: dict[str, Any]  # every stored field, raw payloads included
 
 
-def _has_value(name: str, value: Any) -> bool:
-    return value is not None and value not in FIELD_RULES[name].empty
-
-
 def source_records(act: Activity) -> tuple[dict[str, SourceRecord], dict[str, str]]:
     """Each source's own record, re-derived from its kept raw payload; and why one could not be."""
     records: dict[str, SourceRecord] = {}
@@ -244,22 +240,22 @@ def source_records(act: Activity) -> tuple[dict[str, SourceRecord], dict[str, st
     return records, problems
 
 
-def _order(name: str, preference: Sequence[str], present: Sequence[str]) -> list[str]:
-    order = FIELD_RULES[name].order or tuple(preference)
+def _order(preference: Sequence[str], present: Sequence[str]) -> list[str]:
+    order = tuple(preference)
     return sorted(present, key=lambda s: (order.index(s) if s in order else len(order), s))
 
 
 def field_views(act: Activity, records: dict[str, SourceRecord], preference: Sequence[str]) -> list[FieldView]:
-    """Per merged field: the provider is the first source in the field's precedence
-    (``merge.FIELD_RULES``, else ``[merge] preference``) whose own value is the stored one."""
+    """Per merged field: the provider is the first source in ``[merge] preference``
+    (the precedence of every field, ``merge.fields``) whose own value is the stored one."""
     out: list[FieldView] = []
     for name in MERGED_FIELDS:
         if name == "hr_splits":
             continue  # shown as its own table
         value = getattr(act, name)
         own = {s: getattr(rec, name) for s, rec in records.items()}
-        ranked = _order(name, preference, list(own))
-        best = next((s for s in ranked if _has_value(name, own[s])), None)
+        ranked = _order(preference, list(own))
+        best = next((s for s in ranked if has_value(name, own[s])), None)
         provider = None if value is None else next((s for s in ranked if own[s] == value), None)
         notes: list[str] = []
         if provider is None and value is not None:

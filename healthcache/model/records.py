@@ -110,6 +110,30 @@ class Activity(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_de
         return record_keys(self)
 
 
+class JoinFigures(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """What the heuristic measured when it joined: the joined record against its partner."""
+
+    start_s: float  # the joined record's start minus the partner's
+    sports: Annotated[list[Sport], msgspec.Meta(min_length=2, max_length=2)]  # partner's, joined record's
+    basis: Literal["distance", "duration", "moving_time", "none"]
+    values: Annotated[list[NonNeg], msgspec.Meta(max_length=2)] = []  # partner's, joined record's (m or s)
+    limit: NonNeg | None = None  # the largest difference the rule allowed
+
+
+class Join(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Why a record was joined to an activity, recorded when it was: ``dupes --explain`` prints it.
+
+    ``records`` is (the record joined, the record or activity it was joined to); an
+    activity's first record has none, which keeps the file compact.
+    """
+
+    rule: Literal["external_id", "heuristic", "link"]
+    records: Annotated[list[RecordId], msgspec.Meta(min_length=2, max_length=2)]
+    at: UtcTime
+    detail: str | None = None  # what named the other id (external_id)
+    figures: JoinFigures | None = None  # heuristic
+
+
 class Tombstone(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """An explicit delete: the ids it covers may leave the file and never come back by sync."""
 
