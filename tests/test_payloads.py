@@ -241,7 +241,15 @@ def test_the_single_activity_payload_reads_as_its_list_entry(
     for field in ("distance_m", "duration_s", "moving_time_s", "elevation_gain_m", "calories", "avg_hr", "max_hr"):
         a, b = getattr(one, field), getattr(listed, field)
         assert (a is None) == (b is None) and (a is None or abs(a - b) < 1), (name, field, a, b)
+    for field in ("avg_cadence", "avg_power"):  # summaryDTO names them apart (averageRunCadence, averagePower)
+        a, b = getattr(one, field), getattr(listed, field)
+        assert a is None or b is None or abs(a - b) < 1, (name, field, a, b)
     assert one.raw == single  # the payload as sent is what is kept
+
+
+def test_the_single_activity_payload_names_cadence_and_power_apart() -> None:
+    one = garmin.normalise_activity(load(PAYLOADS / "garmin" / "garth_activity_2026.json"))
+    assert (one.avg_cadence, one.avg_power) == (111.734375, 194.0)
 
 
 def test_a_multisport_child_lies_within_its_parent_and_has_its_own_sport() -> None:
