@@ -121,6 +121,7 @@ def _read_snapshot(store: Store) -> _Snapshot:
     except OSError as exc:
         raise ExportError(f"cannot read the cache {paths.cache}: {exc}") from exc
     sha = hashlib.sha256(data).hexdigest()
+    # The bytes are in hand, so their hash decides, not ``current_index``'s stat.
     index = read_index(paths)
     if index is None or index.sha256 != sha:
         loaded = store.read()
