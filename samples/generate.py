@@ -140,6 +140,30 @@ def fit_bytes(w: Workout) -> bytes:
     return fitgen.activity([leg], serial=0x51A3F00D, local_offset_s=7200)
 
 
+# ---------------------------------------------------------------- zips
+
+EXPORTED = (2024, 5, 20, 21, 0, 0)  # every zip entry's time: the same bytes on every run
+
+
+class _Zip(zipfile.ZipFile):
+    """A zip whose entries carry a fixed time and mode, so the shipped sample set can be checked byte for byte."""
+
+    def writestr(
+        self,
+        zinfo_or_arcname: str | zipfile.ZipInfo,
+        data: bytes | str,
+        compress_type: int | None = None,
+        compresslevel: int | None = None,
+    ) -> None:
+        if isinstance(zinfo_or_arcname, str):
+            info = zipfile.ZipInfo(zinfo_or_arcname, date_time=EXPORTED)
+            info.create_system = 3  # Unix, whatever machine generates it
+            info.compress_type = self.compression
+            info.external_attr = (0o40755 << 16 | 0x10) if info.is_dir() else 0o644 << 16
+            zinfo_or_arcname = info
+        super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
+
+
 # ---------------------------------------------------------------- Garmin account export
 
 
@@ -177,11 +201,11 @@ def garmin_summary(w: Workout) -> dict[str, Any]:
 def garmin_export_zip(workouts: list[Workout]) -> bytes:
     """DI_CONNECT/... as Garmin's data export delivers it, FIT uploads in a nested zip."""
     uploads = io.BytesIO()
-    with zipfile.ZipFile(uploads, "w", zipfile.ZIP_DEFLATED) as inner:
+    with _Zip(uploads, "w", zipfile.ZIP_DEFLATED) as inner:
         for w in workouts:
             inner.writestr(f"{EMAIL}_{w.garmin_id}.fit", fit_bytes(w))
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+    with _Zip(out, "w", zipfile.ZIP_DEFLATED) as z:
         summary = [{"summarizedActivitiesExport": [garmin_summary(w) for w in workouts]}]
         z.writestr(f"DI_CONNECT/DI-Connect-Fitness/{EMAIL}_0_summarizedActivities.json", json.dumps(summary))
         z.writestr("DI_CONNECT/DI-Connect-User/user_profile.json", json.dumps({"userName": EMAIL}))
@@ -260,7 +284,7 @@ def gpx_bytes(w: Workout, creator: str = "StravaGPX", type_: str = "1", hr: bool
 def strava_export_zip(with_fit: list[Workout], with_gpx: list[Workout]) -> bytes:
     out = io.BytesIO()
     rows = []
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+    with _Zip(out, "w", zipfile.ZIP_DEFLATED) as z:
         for w in with_fit:
             name = f"activities/{w.strava_id}.fit.gz"
             z.writestr(name, gzip.compress(fit_bytes(w), mtime=0))  # Strava keeps the uploaded file, gzipped
@@ -409,7 +433,7 @@ def apple_export_xml(workouts: list[Workout], *, statistics: bool = True) -> byt
 
 def apple_export_zip(workouts: list[Workout]) -> bytes:
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+    with _Zip(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("apple_health_export/export.xml", apple_export_xml(workouts))
         z.writestr(
             "apple_health_export/export_cda.xml", '<?xml version="1.0"?>\n<ClinicalDocument xmlns="urn:hl7-org:v3"/>\n'

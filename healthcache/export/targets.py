@@ -14,6 +14,8 @@ from typing import Any
 from healthcache.config import Config, Paths
 from healthcache.export.mirror import ExportError, Mirror
 
+POSTGRES_INSTALL_HINT = "pip install 'healthcache[postgres]' (with pipx: pipx inject healthcache 'psycopg[binary]')"
+
 
 @dataclass(frozen=True)
 class Target:
@@ -27,8 +29,13 @@ class Target:
             from healthcache.export.sqlite import SqliteMirror
 
             return SqliteMirror(Path(self.location), **kwargs)
-        from healthcache.export.postgres import PostgresMirror
-
+        try:
+            from healthcache.export.postgres import PostgresMirror
+        except ImportError as exc:  # psycopg is the optional `postgres` extra
+            raise ExportError(
+                f"PostgreSQL export needs psycopg, which could not be imported ({exc})",
+                hint=f"Install it with: {POSTGRES_INSTALL_HINT}",
+            ) from exc
         return PostgresMirror(self.location, **kwargs)
 
 
