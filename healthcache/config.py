@@ -124,6 +124,17 @@ class ExportConfig:
     postgres_url: str | None = None
 
 
+NOTIFY_EVENTS: tuple[str, ...] = ("loss", "failure", "auth", "recovered")
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """Where to send what (apprise URLs); nothing is sent while ``urls`` is empty."""
+
+    urls: tuple[str, ...] = ()
+    on: tuple[str, ...] = NOTIFY_EVENTS
+
+
 # --- The file's schema: one struct per section ----------------------------------
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
@@ -159,6 +170,11 @@ class ExportSection(_Section):
     postgres_url: str | None = None
 
 
+class NotifySection(_Section):
+    urls: tuple[str, ...] = ()
+    on: tuple[str, ...] = NOTIFY_EVENTS
+
+
 class ConfigFile(_Section):
     """``healthcache.toml`` as written: every section and key optional."""
 
@@ -166,6 +182,7 @@ class ConfigFile(_Section):
     backups: BackupsSection = msgspec.field(default_factory=BackupsSection)
     sync: SyncSection = msgspec.field(default_factory=SyncSection)
     export: ExportSection = msgspec.field(default_factory=ExportSection)
+    notify: NotifySection = msgspec.field(default_factory=NotifySection)
 
 
 SECTIONS: dict[str, type[_Section]] = {
@@ -173,6 +190,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "backups": BackupsSection,
     "sync": SyncSection,
     "export": ExportSection,
+    "notify": NotifySection,
 }
 # Names people write for a section that has another name here.
 SECTION_ALIASES: dict[str, str] = {"backup": "backups", "retention": "backups", "sources": "merge"}
@@ -201,6 +219,7 @@ class Config:
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     sync: SyncConfig = field(default_factory=SyncConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @classmethod
     def load(cls, paths: Paths, environ: Mapping[str, str] | None = None) -> Config:
@@ -229,6 +248,7 @@ def from_document(doc: dict[str, Any], where: Path | str, env: Mapping[str, str]
     _refuse_unknown(doc, where)
     parsed = _convert(doc, ConfigFile, where, strict=True)
     _check(parsed.sync, "sync", where)
+    _check_notify(parsed.notify, where)
     overrides = {name: env[name] for name in ENV_OVERRIDES if env and env.get(name)}
     if overrides:
         parsed = _apply_env(parsed, overrides)
@@ -285,6 +305,8 @@ _WORDS = {
 _EXAMPLES = {
     ("merge", "preference"): ' of source names, e.g. ["garmin", "strava"]',
     ("export", "targets"): ' of targets, e.g. ["sqlite:mirror.db"]',
+    ("notify", "urls"): ' of apprise URLs, e.g. ["mailto://me@example.com"]',
+    ("notify", "on"): ' of events, e.g. ["loss", "auth"]',
 }
 
 
@@ -366,6 +388,28 @@ def _check(values: _Section, section: str, where: Path | str) -> None:
             raise ConfigError(f"{where}: [{section}] {key} must be an http:// or https:// URL, got {_toml(url)}")
 
 
+_APPRISE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S")
+
+
+def _check_notify(values: NotifySection, where: Path | str) -> None:
+    """Event names are known; each URL is an apprise URL (``scheme://...``), told without its credentials."""
+    for name in values.on:
+        if name not in NOTIFY_EVENTS:
+            near = difflib.get_close_matches(name, NOTIFY_EVENTS, n=1)
+            hint = f' (did you mean "{near[0]}"?)' if near else ""
+            raise ConfigError(
+                f"{where}: [notify] on names an unknown event {_toml(name)}{hint}; the events are "
+                + ", ".join(NOTIFY_EVENTS)
+            )
+    for i, url in enumerate(values.urls):
+        if not _APPRISE_URL.match(url.strip()):
+            shown = url.split("://", 1)[0] + "://..." if "://" in url else "a text without scheme://"
+            raise ConfigError(
+                f"{where}: [notify] urls[{i}] must be an apprise URL such as mailto://you@example.com "
+                f"or json://host/path, got {shown}"
+            )
+
+
 def _to_config(parsed: ConfigFile, where: Path | str) -> Config:
     pref = parsed.merge.preference
     known = known_sources()
@@ -402,4 +446,5 @@ def _to_config(parsed: ConfigFile, where: Path | str) -> Config:
         retention=retention,
         sync=sync,
         export=ExportConfig(targets=parsed.export.targets, postgres_url=parsed.export.postgres_url),
+        notify=NotifyConfig(urls=tuple(u.strip() for u in parsed.notify.urls), on=parsed.notify.on),
     )

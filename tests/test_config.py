@@ -17,6 +17,7 @@ from healthcache.config import (
     DEFAULT_PREFERENCE,
     Config,
     ExportConfig,
+    NotifyConfig,
     Paths,
     RetentionPolicy,
     SyncConfig,
@@ -175,6 +176,7 @@ def test_readme_configuration_loads_into_the_documented_values(tmp_path: Path) -
         export=ExportConfig(
             targets=("sqlite:mirror.db", "postgres"), postgres_url="postgresql://me@localhost/training"
         ),
+        notify=NotifyConfig(urls=("ntfy://healthcache-alerts",)),
     )
 
 

@@ -59,7 +59,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("healthcache.cli.view_cmds:stats", "Totals per week, month or year and sport, with HR coverage."),
     "diff": ("healthcache.cli.view_cmds:diff", "Show what changed between two states of the cache (backups, current)."),
     "rebuild": ("healthcache.cli.view_cmds:rebuild", "Re-derive every activity from its kept raw payloads (asks first)."),
+    "log": ("healthcache.cli.run_cmds:log", "Show the recent runs of writing commands, newest first."),
+    "cron": ("healthcache.cli.run_cmds:cron", "Install, show or remove the daily job (crontab or systemd timer)."),
+    "notify": ("healthcache.cli.run_cmds:notify", "Send a test notification to every [notify] URL."),
 }
+
+# Commands whose every run is recorded in the history (and may notify): those that write, and verify.
+RECORDED = frozenset(
+    {"sync", "import", "backfill-hr", "delete", "link", "unlink", "restore", "verify", "rebuild", "backups prune"}
+    | {"run", "notify"}
+)
 
 
 class LazyGroup(click.Group):
@@ -93,6 +102,10 @@ class Ctx:
     deferred: bool = False  # under ``main``: the --json result is printed by main, once
     result: Any = None
     accept_outside_edits: bool = False  # set by --accept-outside-edits on commands that write
+    command: str = ""  # "sync", "backups prune": what the history records
+    data: Any = None  # the command's result as emitted (the history takes its per-step figures)
+    steps: list[Any] | None = None  # history.Step per step, for a command that fills them itself
+    deliveries: list[Any] = field(default_factory=list)  # history.Delivery of notifications the command sent
 
     @property
     def paths(self) -> Any:
@@ -133,6 +146,7 @@ class Ctx:
 
     def emit(self, data: Any, text: str | Callable[[], str]) -> None:
         """The command's result: JSON under --json, otherwise text (unless --quiet)."""
+        self.data = data
         if self.as_json:
             if self.deferred:
                 self.result = data  # main prints it, with the failures if any
@@ -182,6 +196,7 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
     ) -> Any:
         timeout = lock_timeout if lock_timeout is not None else _default_lock_timeout(quiet)
         ctx = Ctx(home=home, as_json=as_json, quiet=quiet, lock_timeout=timeout)
+        ctx.command = " ".join(click.get_current_context().command_path.split()[1:])
         run = _RUN.get()
         if run is not None:
             run.ctx = ctx
@@ -334,11 +349,54 @@ def _render(run: _Run, failures: list[Failure], code: int, raised: BaseException
             click.echo(failure.hint, err=True)
 
 
+def _conclude(run: _Run, failures: list[Failure], code: int, started: Any) -> None:
+    """Record a finished command in the history and send its notifications.
+
+    The one place both happen, after the outcome is known.  Neither can change
+    the exit status or what was saved: their own trouble is a warning on stderr,
+    printed after the command's own messages, so a loss is never hidden by it.
+    """
+    ctx = run.ctx
+    if ctx is None or ctx.command not in RECORDED:
+        return
+    from datetime import UTC, datetime
+
+    from healthcache import history, notify
+    from healthcache.config import Config
+
+    try:
+        paths = ctx.paths
+        config: Config = ctx.config()
+    except (HealthcacheError, OSError):
+        return  # refused before it read or wrote anything (bad configuration): it writes no record either
+    argv = run.argv[run.argv.index(ctx.command.split()[0]) + 1 :] if ctx.command.split()[0] in run.argv else []
+    record = history.record_of(
+        command=ctx.command,
+        args=argv,
+        started=started,
+        ended=datetime.now(UTC),
+        code=code,
+        failures=failures,
+        data=ctx.data,
+        steps=ctx.steps,
+    )
+    record.notifications = list(ctx.deliveries)
+    try:
+        problems = notify.conclude(paths, config, record).problems
+    except Exception as exc:  # the history and notifications never fail a command that has finished
+        problems = [f"recording or notifying this run failed: {type(exc).__name__}: {history.redact(str(exc))}"]
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; the only place that decides the exit status (``outcome.exit_status``)."""
     # One command per process, working on millions of long-lived, acyclic
     # objects: the cycle collector would only walk them again and again.
     gc.disable()
+    from datetime import UTC, datetime
+
+    started = datetime.now(UTC)
     args = list(sys.argv[1:] if argv is None else argv)
     run = _Run(args)
     token = _RUN.set(run)
@@ -356,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
         code = exit_status(failures)
         with contextlib.suppress(BrokenPipeError):
             _render(run, failures, code, raised)
+        with contextlib.suppress(BrokenPipeError):
+            _conclude(run, failures, code, started)
         return code
     except KeyboardInterrupt:  # a second Ctrl-C while reporting the first
         return int(Outcome.INTERRUPTED)

@@ -1,0 +1,158 @@
+"""``log``, ``cron install|show|remove`` and ``notify --test``: parse, call the library, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from healthcache.cli import Ctx, common_options
+from healthcache.outcome import Failure, Outcome
+
+# --------------------------------------------------------------------------- log
+
+
+def _figures(figures: dict[str, int]) -> str:
+    shown = ("seen", "new", "updated", "merged", "skipped", "failed", "removed", "activities")
+    return "  ".join(f"{k} {figures[k]}" for k in shown if figures.get(k))
+
+
+def render_log(records: list[Any], unreadable: list[Any]) -> str:
+    """One block per run, newest first: when, command, outcome, each step, what was lost, who was told."""
+    if not records and not unreadable:
+        return "no runs recorded yet (writing commands and verify record each run in tracking/history/)"
+    lines: list[str] = []
+    for r in records:
+        when = r.started[:19].replace("T", " ") + "Z"
+        args = f" {' '.join(r.args)}" if r.args else ""
+        lines.append(f"{when}  {r.seconds:7.2f} s  exit {r.exit_code:<3} {r.outcome:<9} {r.command}{args}")
+        for s in r.steps:
+            detail = s.reason.splitlines()[0] if s.reason else _figures(s.figures)
+            lines.append(f"    {s.name:<16} {s.status:<14} {detail}".rstrip())
+        for e in r.errors[:3]:
+            lines.append(f"    error: {e.splitlines()[0]}")
+        if r.lost_count:
+            more = f" (+{r.lost_count - len(r.lost[:5])} more)" if r.lost_count > len(r.lost[:5]) else ""
+            lines.append(f"    lost or at risk: {', '.join(r.lost[:5])}{more}")
+        for d in r.notifications:
+            state = "sent" if d.ok else f"NOT delivered: {d.error}"
+            lines.append(f"    notified {d.target} ({', '.join(d.events)}): {state}")
+    if unreadable:
+        lines.append(f"{len(unreadable)} unreadable record(s) skipped: {', '.join(str(p) for p in unreadable)}")
+    return "\n".join(lines)
+
+
+@click.command(help="Show the recent runs of writing commands (and verify), newest first, from tracking/history/.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs.")
+@common_options
+def log(ctx: Ctx, limit: int) -> None:
+    import msgspec
+
+    from healthcache import history
+
+    records, unreadable = history.read(ctx.paths, limit=limit)
+    data = {"runs": msgspec.to_builtins(records), "unreadable": [str(p) for p in unreadable]}
+    ctx.emit(data, lambda: render_log(records, unreadable))
+
+
+# --------------------------------------------------------------------------- cron
+
+
+def _render_cron(results: list[Any]) -> str:
+    lines: list[str] = []
+    for r in results:
+        verb = {"added": "installed", "replaced": "updated", "unchanged": "already installed"}.get(r.action, r.action)
+        if r.dry_run and r.action in ("added", "replaced", "removed"):
+            verb = f"would be {verb}"
+        lines.append(f"{r.kind}: {verb} for {r.home}")
+        if r.line:
+            lines.append(f"  {r.line}")
+        lines += [f"  {f}" for f in r.files]
+        lines += [f"  removed: {x}" for x in r.removed]
+        if r.next_run:
+            lines.append(f"  runs daily at {r.at}; next run {r.next_run}")
+        if r.note:
+            lines.append(f"  {r.note}")
+        lines += [f"  $ {c}" for c in r.commands]
+    return "\n".join(lines) or "nothing is installed for this home"
+
+
+@click.group(help="Install, show or remove the daily job that runs `healthcache run --quiet` for this home.")
+def cron() -> None:
+    pass
+
+
+@cron.command(
+    "install",
+    help="Install the daily job: a crontab entry (default) or a systemd user timer (--systemd). Idempotent.",
+)
+@click.option("--at", "at", default="06:15", show_default=True, metavar="HH:MM", help="Time of day (local).")
+@click.option("--systemd", is_flag=True, help="A user service and timer under $XDG_CONFIG_HOME/systemd/user.")
+@click.option("--dry-run", is_flag=True, help="Show what would be installed; change nothing.")
+@common_options
+def cron_install(ctx: Ctx, at: str, systemd: bool, dry_run: bool) -> None:
+    from healthcache import cron as c
+
+    result = c.install(ctx.paths.home, at, systemd=systemd, dry_run=dry_run)
+    ctx.emit(result.as_dict(), lambda: _render_cron([result]))
+
+
+@cron.command("show", help="Show the daily job installed for this home and when it runs next.")
+@common_options
+def cron_show(ctx: Ctx) -> None:
+    from healthcache import cron as c
+
+    results = c.show(ctx.paths.home)
+    ctx.emit([r.as_dict() for r in results], lambda: _render_cron(results))
+
+
+@cron.command("remove", help="Remove this home's daily job; every other crontab line stays byte-identical.")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
+@common_options
+def cron_remove(ctx: Ctx, dry_run: bool) -> None:
+    from healthcache import cron as c
+
+    results = c.remove(ctx.paths.home, dry_run=dry_run)
+    ctx.emit([r.as_dict() for r in results], lambda: _render_cron(results))
+
+
+# --------------------------------------------------------------------------- notify
+
+
+@click.command(help="Send a test notification to every [notify] URL and report each delivery.")
+@click.option("--test", "test", is_flag=True, required=True, help="Send the test message (required).")
+@common_options
+def notify(ctx: Ctx, test: bool) -> None:
+    from healthcache import notify as n
+
+    config = ctx.config()
+    if not config.notify.urls:
+        ctx.fail(
+            [
+                Failure(
+                    Outcome.ERROR,
+                    "no notification URL is set",
+                    hint=f'Add [notify] urls = ["mailto://you@example.com"] to {ctx.paths.config_file}',
+                )
+            ]
+        )
+        return
+    sent = n.send_test(ctx.paths, config)
+    ctx.deliveries = sent.deliveries
+    rows = [{"target": d.target, "ok": d.ok, "error": d.error} for d in sent.deliveries]
+    ctx.emit(
+        {"deliveries": rows, "delivered": sum(d.ok for d in sent.deliveries), "failed": len(sent.failed)},
+        lambda: "\n".join(
+            f"{d.target}: {'delivered' if d.ok else 'NOT delivered: ' + str(d.error)}" for d in sent.deliveries
+        ),
+    )
+    if sent.failed:
+        ctx.fail(
+            [
+                Failure(
+                    Outcome.ERROR,
+                    f"{len(sent.failed)} of {len(sent.deliveries)} notification(s) not delivered",
+                    hint="Check each URL (apprise's syntax) and that the service is reachable, then run notify --test again.",
+                )
+            ]
+        )
