@@ -12,22 +12,20 @@ from collections.abc import Callable
 from typing import Any
 
 from healthcache.errors import HealthcacheError
+from healthcache.importers import formats
 from healthcache.model.records import SourceRecord
 
-# source name -> "module:function" taking the raw payload stored under activity.raw[source]
+# source name -> "module:function" taking the raw payload stored under activity.raw[source]:
+# the API sources here, every import format's from its registry entry (``importers.formats``).
 NORMALISERS: dict[str, str] = {
     "garmin": "healthcache.sources.garmin:normalise_activity",
     "strava": "healthcache.sources.strava:normalise_activity",
-    "fit": "healthcache.importers.fit:normalise_raw",
-    "gpx": "healthcache.importers.gpx:normalise_raw",
-    "tcx": "healthcache.importers.tcx:normalise_raw",
-    "polar": "healthcache.importers.polar:normalise_raw",
-    "apple_health": "healthcache.importers.apple_health.normalise:normalise_raw",
+    **formats.normalisers(),
 }
 
 
 def normaliser(source: str) -> Callable[[Any], SourceRecord]:
-    target = NORMALISERS.get(source)
+    target = NORMALISERS.get(source) or formats.normalisers().get(source)  # or a format registered since
     if target is None:
         raise HealthcacheError(f"no normaliser is known for source {source!r}")
     module, attr = target.split(":")

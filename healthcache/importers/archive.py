@@ -19,7 +19,6 @@ import re
 import stat
 import zipfile
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -145,7 +144,3 @@ def gunzip(data: bytes, limits: Limits) -> bytes:
 
 def strip_gz(name: str) -> str:
     return name[:-3] if name.lower().endswith(".gz") else name
-
-
-def iter_members(zf: zipfile.ZipFile, limits: Limits) -> Iterator[Member]:
-    yield from checked_members(zf, limits)

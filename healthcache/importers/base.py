@@ -8,11 +8,13 @@ into that file's line of the report while the other files go on.
 
 from __future__ import annotations
 
+import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 
@@ -66,6 +68,32 @@ class Extracted:
     records: list[SourceRecord] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     kind: str = ""
+
+
+Progress = Callable[[str, int, int], None]  # (label, bytes done, bytes in all)
+
+
+@dataclass(frozen=True)
+class Input:
+    """One file or archive member as every reader takes it: its name and size, its bytes
+    when they are held (``data``), else a way to open it as a stream (streamed formats)."""
+
+    name: str
+    size: int
+    data: bytes | None = None
+    opener: Callable[[], IO[bytes]] | None = None
+    limits: Limits = field(default_factory=Limits)
+    progress: Progress | None = None
+
+    def bytes(self) -> bytes:
+        if self.data is None:
+            raise ImportFailed("this format is read from memory, but the input was only streamed")
+        return self.data
+
+    def open(self) -> IO[bytes]:
+        if self.opener is not None:
+            return self.opener()
+        return io.BytesIO(self.bytes())
 
 
 # ---------------------------------------------------------------- values

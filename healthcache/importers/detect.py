@@ -12,26 +12,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from healthcache.importers import formats
 from healthcache.importers.base import Limits, refuse_entities
 
 HEAD_BYTES = 64 * 1024
-
-ACTIVITY_SUFFIXES = (".fit", ".gpx", ".tcx", ".xml", ".json", ".zip", ".gz", ".csv")
-
-POLAR_NAME = re.compile(r"^training-session-(\d{4}-\d{2}-\d{2})-(\d+)(?:[-_][\w\-]*)?\.json$", re.IGNORECASE)
-
-XML_ROOTS = {
-    "gpx": "gpx",
-    "TrainingCenterDatabase": "tcx",
-    "HealthData": "apple_health",
-}
 
 _TAGS = re.compile(r"<[^>]*>")
 
 
 def polar_session_id(name: str) -> str | None:
     """The training session id in a Polar Flow export file name."""
-    m = POLAR_NAME.match(name.rsplit("/", 1)[-1])
+    m = formats.POLAR_NAME.match(name.rsplit("/", 1)[-1])
     return m.group(2) if m else None
 
 
@@ -47,13 +38,15 @@ def csv_header_cells(line: str) -> list[str]:
 
 
 def sniff(head: bytes, name: str, limits: Limits | None = None) -> str:
-    """The kind of a file from its head: fit, gzip, zip, gpx, tcx, apple_health, xml:<root>,
-    json, strava_csv, other:<what> (harmless, not an activity), empty or unknown."""
+    """The kind of a file from its head: a format's kind (``formats.FORMATS``: by its first
+    bytes or XML root), gzip, zip, xml:<root>, json (refined by ``json_kind`` once parsed),
+    strava_csv, other:<what> (harmless, not an activity), empty or unknown."""
     limits = limits or Limits()
     if not head:
         return "empty"
-    if len(head) >= 12 and head[8:12] == b".FIT":
-        return "fit"
+    kind = formats.by_head(head)
+    if kind is not None:
+        return kind
     if head[:2] == b"\x1f\x8b":
         return "gzip"
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
@@ -66,7 +59,7 @@ def sniff(head: bytes, name: str, limits: Limits | None = None) -> str:
         root = refuse_entities(head, limits)
         if root is None:
             return "unknown"
-        return XML_ROOTS.get(root, f"xml:{root}")
+        return formats.by_xml_root(root) or f"xml:{root}"
     if text[:1] in (b"{", b"["):
         return "json"
     try:
@@ -93,14 +86,8 @@ def sniff(head: bytes, name: str, limits: Limits | None = None) -> str:
 
 
 def json_kind(data: Any) -> str:
-    """Refine a parsed JSON document: a Garmin summarizedActivities export, a Polar session, or other."""
-    if isinstance(data, list) and data and isinstance(data[0], dict) and "summarizedActivitiesExport" in data[0]:
-        return "garmin_export"
-    if isinstance(data, dict) and "summarizedActivitiesExport" in data:
-        return "garmin_export"
-    if isinstance(data, dict) and isinstance(data.get("exercises"), list) and "startTime" in data:
-        return "polar"
-    return "other:json"
+    """Refine a parsed JSON document by the formats that recognise one (a Garmin export, a Polar session)."""
+    return formats.by_json(data) or "other:json"
 
 
 def _printable(text: str) -> bool:

@@ -34,6 +34,7 @@ from typing import Any
 from healthcache.importers.base import (
     Extracted,
     ImportFailed,
+    Input,
     NotAnActivity,
     check_start,
     heart_rate,
@@ -116,6 +117,11 @@ def _patched_header(data: bytes) -> tuple[bytes, str | None]:
             fixed[12:14] = b"\x00\x00"  # no header CRC rather than a wrong one
         return bytes(fixed), "the header declares no data (a recording that was never finalised); read what follows"
     return data, None
+
+
+def read(item: Input) -> Extracted:
+    """The format registry's entry point (``formats.FORMATS``)."""
+    return read_fit(item.bytes(), item.name)
 
 
 def read_fit(data: bytes, name: str) -> Extracted:

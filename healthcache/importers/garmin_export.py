@@ -20,6 +20,7 @@ import msgspec
 from healthcache.importers.base import (
     Extracted,
     ImportFailed,
+    Input,
     NotAnActivity,
     num,
     validated,
@@ -125,6 +126,11 @@ def _local_from_text(text: str | None) -> str | None:
     if not text:
         return None
     return text.replace(" ", "T")
+
+
+def read(item: Input) -> Extracted:
+    """The format registry's entry point (``formats.FORMATS``)."""
+    return read_summarized(item.bytes(), item.name)
 
 
 def read_summarized(data: bytes, name: str) -> Extracted:

@@ -19,6 +19,7 @@ from typing import Any
 from healthcache.importers.base import (
     Extracted,
     ImportFailed,
+    Input,
     Limits,
     NotAnActivity,
     check_start,
@@ -88,6 +89,11 @@ def _point_hr(pt: Any) -> float | None:
                     if hr is not None:
                         return hr
     return None
+
+
+def read(item: Input) -> Extracted:
+    """The format registry's entry point (``formats.FORMATS``)."""
+    return read_gpx(item.bytes(), item.name, item.limits)
 
 
 def read_gpx(data: bytes, name: str, limits: Limits | None = None) -> Extracted:

@@ -32,23 +32,14 @@ from healthcache import state
 from healthcache.config import Paths
 from healthcache.errors import CorruptInput
 from healthcache.freshness import decide, needs_check
+from healthcache.importers import formats
 from healthcache.timeutil import now_utc, utc_iso
 
 # Recorded in each entry: the importer version that read the file.
 IMPORTER_VERSION = 1
-GROUPS: tuple[str, ...] = (
-    "fit",
-    "gpx",
-    "tcx",
-    "polar",
-    "apple_health",
-    "garmin_export",
-    "strava_export",
-    "archive",
-    "other",
-)
 Status = Literal["imported", "skipped", "failed"]
 HEAD_TAIL_BYTES = 1024 * 1024
+POLAR_GROUP = "polar"  # the manifest that also lists imported Polar sessions by id
 
 
 class MemberEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -149,15 +140,6 @@ def state_name(group: str) -> str:
     return f"import_{group}"
 
 
-def unchanged_stat(entry: FileEntry | None, size: int, mtime_ns: int) -> bool:
-    """The file is exactly as recorded: skip it without opening it."""
-    return entry is not None and entry.size == size and entry.mtime_ns == mtime_ns
-
-
-def member_unchanged(entry: MemberEntry | None, crc: int, size: int) -> bool:
-    return entry is not None and entry.crc == crc and entry.size == size and entry.status != "failed"
-
-
 def head_tail_hash(stream: IO[bytes], size: int) -> str:
     """sha256 of the size, the first MiB and the last MiB: an export changes in both."""
     h = hashlib.sha256(str(size).encode())
@@ -177,10 +159,11 @@ class Manifests:
         self.paths = paths
         self.groups: dict[str, Manifest] = {}
         self._loaded: dict[str, bytes] = {}
-        self._touched: dict[str, set[str]] = {g: set() for g in GROUPS}  # paths changed by this run
-        self._moved: dict[str, set[str]] = {g: set() for g in GROUPS}  # paths that left a group
+        self.group_names = formats.groups()  # the format registry's, as it is when the run starts
+        self._touched: dict[str, set[str]] = {g: set() for g in self.group_names}  # paths changed by this run
+        self._moved: dict[str, set[str]] = {g: set() for g in self.group_names}  # paths that left a group
         self._sessions: set[str] = set()
-        for g in GROUPS:
+        for g in self.group_names:
             m = state.load(paths, state_name(g), Manifest, Manifest())
             self.groups[g] = m
             self._loaded[g] = msgspec.json.encode(m)
@@ -228,7 +211,7 @@ class Manifests:
         return None
 
     def polar_session(self, session_id: str) -> SessionEntry | None:
-        return self.groups["polar"].sessions.get(session_id)
+        return self.groups[POLAR_GROUP].sessions.get(session_id)
 
     def record(self, group: str, path: str, entry: FileEntry) -> None:
         old = self.by_path.get(path)
@@ -252,7 +235,7 @@ class Manifests:
             self._touched[hit[0]].add(path)
 
     def record_session(self, session_id: str, entry: SessionEntry) -> None:
-        self.groups["polar"].sessions[session_id] = entry
+        self.groups[POLAR_GROUP].sessions[session_id] = entry
         self._sessions.add(session_id)
 
     def changed(self) -> Iterator[tuple[str, Manifest]]:
@@ -275,7 +258,7 @@ class Manifests:
         """
         written = []
         changed = {g for g, _ in self.changed()}
-        for g in GROUPS:
+        for g in self.group_names:
             m = self.groups[g]
             if g not in changed and m.lineage == lineage:
                 continue  # nothing of ours, and as this run read it, written for this very cache
@@ -288,7 +271,7 @@ class Manifests:
             for p in self._touched[g]:
                 if p in m.files:
                     current.files[p] = m.files[p]
-            if g == "polar":
+            if g == POLAR_GROUP:
                 for sid in self._sessions:
                     if sid in m.sessions:
                         current.sessions[sid] = m.sessions[sid]
@@ -309,7 +292,7 @@ def failing(paths: Paths) -> list[tuple[str, str]]:
     again); this is where it stays visible between imports.
     """
     out: list[tuple[str, str]] = []
-    for g in GROUPS:
+    for g in formats.groups():
         try:
             m = state.load(paths, state_name(g), Manifest, Manifest())
         except CorruptInput:
@@ -323,8 +306,3 @@ def failing(paths: Paths) -> list[tuple[str, str]]:
                 (f"{path}!{name}", me.reason or "failed") for name, me in entry.members.items() if me.status == "failed"
             )
     return sorted(out)
-
-
-def stat_key(path: str) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_size, st.st_mtime_ns

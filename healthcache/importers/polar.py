@@ -20,6 +20,7 @@ import msgspec
 from healthcache.importers.base import (
     Extracted,
     ImportFailed,
+    Input,
     NotAnActivity,
     check_start,
     heart_rate,
@@ -84,6 +85,11 @@ def _offset_minutes(*candidates: Any) -> int | None:
         if f is not None and abs(f) <= 14 * 60:
             return int(f)
     return None
+
+
+def read(item: Input) -> Extracted:
+    """The format registry's entry point (``formats.FORMATS``)."""
+    return read_polar(item.bytes(), item.name)
 
 
 def read_polar(data: bytes, name: str) -> Extracted:

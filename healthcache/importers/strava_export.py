@@ -34,6 +34,7 @@ from typing import Any
 from healthcache.importers.base import (
     Extracted,
     ImportFailed,
+    Input,
     NotAnActivity,
     num,
     validated,
@@ -168,6 +169,11 @@ def row_to_api(cols: _Columns, row: list[str]) -> dict[str, Any]:
         if api[key] is not None:
             api[key] = round(api[key])
     return {k: v for k, v in api.items() if v is not None}
+
+
+def read(item: Input) -> Extracted:
+    """The format registry's entry point (``formats.FORMATS``)."""
+    return read_activities_csv(item.bytes(), item.name)
 
 
 def read_activities_csv(data: bytes, name: str) -> Extracted:

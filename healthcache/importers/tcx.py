@@ -16,6 +16,7 @@ from typing import Any
 from healthcache.importers.base import (
     Extracted,
     ImportFailed,
+    Input,
     Limits,
     NotAnActivity,
     check_start,
@@ -54,6 +55,11 @@ def _text(el: Any, *path: str) -> str | None:
             return None
         el = _kid(el, name)
     return el.text.strip() if el is not None and el.text else None
+
+
+def read(item: Input) -> Extracted:
+    """The format registry's entry point (``formats.FORMATS``)."""
+    return read_tcx(item.bytes(), item.name, item.limits)
 
 
 def read_tcx(data: bytes, name: str, limits: Limits | None = None) -> Extracted:

@@ -31,9 +31,14 @@ from __future__ import annotations
 from healthcache.importers.apple_health.normalise import normalise_raw, payload
 from healthcache.importers.apple_health.samples import Windows
 from healthcache.importers.apple_health.scan import Opener, Progress, read_samples, read_workouts
-from healthcache.importers.base import Extracted, ImportFailed, Limits, NotAnActivity, refuse_entities, validated
+from healthcache.importers.base import Extracted, ImportFailed, Input, Limits, NotAnActivity, refuse_entities, validated
 
-__all__ = ["normalise_raw", "read_export"]
+__all__ = ["normalise_raw", "read", "read_export"]
+
+
+def read(item: Input) -> Extracted:
+    """The format registry's entry point: the export is streamed, never held in memory."""
+    return read_export(item.open, item.size, item.name, limits=item.limits, progress=item.progress)
 
 
 def read_export(

@@ -1,0 +1,65 @@
+"""Open an input or skip it, and why: the one decision for every file and archive member.
+
+The facts come from ``stat`` (or an archive's directory) and the manifests,
+after they were checked against the cache (``freshness.decide`` forgets an
+entry whose records the cache no longer holds), so a skip here never hides a
+record the cache lacks.  The decision is pure, and table-tested; what to do
+with the manifest follows from ``Verdict.why``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# new: never read, or changed; full: --full reads everything; companion: read with another member of
+# its export; session: its Polar session is imported; stat: same stat (or CRC) as its entry; content:
+# same digest as its entry (only its time stamp moved); twin: another input with this content is imported.
+Why = Literal["new", "full", "companion", "session", "stat", "content", "twin"]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What is known of one input before (and, for digest and twin, after) it is opened."""
+
+    full: bool = False
+    companion: str | None = None  # why it is read with another member of its export, if it is
+    session: str | None = None  # the Polar session id in its name, when that session is imported
+    unchanged: bool = False  # stat (a file) or CRC and size (a member) as its entry says
+    failed_before: bool = False  # its entry, or a member of it, failed: tried again every run
+    skipped_because: str | None = None  # its entry's reason, when it was skipped last time
+    same_digest: bool | None = None  # its digest equals its entry's; None until it is opened
+    twin: str | None = None  # another input, already imported, with the same digest
+    streamed: bool = False  # digested by size, first and last MiB (an export), not its whole content
+
+
+@dataclass(frozen=True)
+class Verdict:
+    open: bool
+    reason: str
+    why: Why
+
+
+def decide(f: Facts) -> Verdict:
+    """Whether to read the input, and the reason the report gives."""
+    if f.session is not None and not f.full:
+        return Verdict(False, f"Polar session {f.session} already imported", "session")
+    if f.unchanged and not f.failed_before and not f.full:
+        if f.skipped_because is not None:
+            return Verdict(False, f"unchanged since it was skipped: {f.skipped_because}", "stat")
+        return Verdict(False, "unchanged since it was imported", "stat")
+    if f.companion is not None:
+        return Verdict(False, f.companion, "companion")
+    if f.full:
+        return Verdict(True, "a full import reads every input", "full")
+    if f.same_digest and not f.failed_before:
+        if f.streamed:
+            return Verdict(False, "unchanged export (same size, first and last MiB): not parsed", "content")
+        return Verdict(False, "content unchanged (only its time stamp moved)", "content")
+    if f.twin is not None:
+        if f.streamed:
+            return Verdict(False, f"the same export as {f.twin}: not parsed", "twin")
+        return Verdict(False, f"same content as {f.twin}, already imported", "twin")
+    if f.failed_before:
+        return Verdict(True, "it failed before: tried again", "new")
+    return Verdict(True, "new or changed since it was last read", "new")
