@@ -29,7 +29,7 @@ from typing import Any
 from healthcache.codec import gc_paused
 from healthcache.config import DEFAULT_PREFERENCE
 from healthcache.merge import Merger, merge
-from healthcache.model.records import Activity, Cache, HRSplit, SourceRecord
+from healthcache.model.records import SCHEMA_VERSION, Activity, Cache, HRSplit, SourceRecord
 from healthcache.timeutil import utc_iso
 
 T0 = datetime(2015, 1, 1, 6, 0, tzinfo=UTC)
@@ -168,7 +168,7 @@ def activity(s: Shape) -> Activity:
 
 def build_cache(n: int) -> Cache:
     acts = [activity(Shape(i)) for i in range(n)]
-    return Cache(schema_version=1, generator="bench", updated_at=NOW, activities=acts)
+    return Cache(schema_version=SCHEMA_VERSION, generator="bench", updated_at=NOW, activities=acts)
 
 
 def batch(n: int, m: int, seed: int) -> list[SourceRecord]:

@@ -31,8 +31,27 @@ MAX_DEPTH = 64
 _TOO_DEEP = re.compile(rb"\n" + b" " * (2 * MAX_DEPTH))
 _decoder = msgspec.json.Decoder(Cache)
 
-# Migrations from older schema versions, applied in memory to the generic document.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+def _from_v1(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 adds ``joins`` to activities (the join decisions); a v1 file recorded none,
+    so ``dupes --explain`` re-derives them as it always did."""
+    return {**doc, "schema_version": 2}
+
+
+# Migrations from older schema versions, applied in memory to the generic document;
+# the file is rewritten only by the next save, which backs the old file up first.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_v1}
+
+
+def migrated(doc: Any) -> Any:
+    """``doc`` brought to this version when it is an older one we can migrate; else as it is."""
+    version = doc.get("schema_version") if isinstance(doc, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool):
+        return doc
+    while version < SCHEMA_VERSION and version in MIGRATIONS:
+        doc = MIGRATIONS[version](doc)
+        version = doc["schema_version"]
+    return doc
 
 
 @contextlib.contextmanager
@@ -136,9 +155,7 @@ def _migrate(data: bytes, path: Path, error: msgspec.ValidationError) -> Cache:
                 hint="Upgrade healthcache; nothing was changed.",
             )
         if version < SCHEMA_VERSION and version in MIGRATIONS:
-            while version < SCHEMA_VERSION:
-                doc = MIGRATIONS[version](doc)
-                version = doc["schema_version"]
+            doc = migrated(doc)
             try:
                 return msgspec.convert(doc, Cache)
             except msgspec.ValidationError as exc:

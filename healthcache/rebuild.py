@@ -110,6 +110,7 @@ def rebuild_activity(m: Builder, act: Activity, records: list[SourceRecord]) -> 
         source_ids=dict(act.source_ids),
         sport_raw={**act.sport_raw, **built.sport_raw},
         raw=act.raw,
+        joins=act.joins,  # which records form one workout, and why, is kept
         first_seen_at=act.first_seen_at,
         updated_at=act.updated_at,
     )

@@ -175,7 +175,7 @@ def _verify(store: Store, *, strict: bool, check_backups: bool) -> VerifyReport:
             except CorruptInput:
                 doc = None  # already reported above
             if doc is not None:
-                report.problems.extend(Problem("schema", "jsonschema", m) for m in strict_validate(doc))
+                report.problems.extend(Problem("schema", "jsonschema", m) for m in strict_validate(codec.migrated(doc)))
     if cache is not None:
         report.activities = len(cache.activities)
         report.records = guard.record_counts(cache)[0]

@@ -23,7 +23,7 @@ import pytest
 
 from healthcache import GENERATOR
 from healthcache.config import Config, Paths
-from healthcache.model.records import Activity, Cache, HRSplit, Tombstone
+from healthcache.model.records import SCHEMA_VERSION, Activity, Cache, HRSplit, Tombstone
 from healthcache.store import SaveResult, Store
 from healthcache.timeutil import utc_iso
 
@@ -110,7 +110,7 @@ def save_cache(
     store = Store(paths, Config())
     with store.transaction(lock_timeout=0) as tx:
         new = Cache(
-            schema_version=1,
+            schema_version=SCHEMA_VERSION,
             generator=GENERATOR,
             updated_at=utc_iso(datetime.now(UTC)),
             activities=list(activities),

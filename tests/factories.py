@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from healthcache.model.records import Activity, Cache, HRSplit
+from healthcache.model.records import SCHEMA_VERSION, Activity, Cache, HRSplit
 from healthcache.timeutil import utc_iso
 
 T0 = datetime(2020, 1, 1, 6, 0, tzinfo=UTC)
@@ -84,4 +84,4 @@ def activity(i: int, *, seed: int = 0, hr: bool = True, source: str = "garmin") 
 
 def cache(n: int, *, seed: int = 0, start: int = 0) -> Cache:
     acts = [activity(i, seed=seed) for i in range(start, start + n)]
-    return Cache(schema_version=1, generator="tests", updated_at=utc_iso(T0), activities=acts)
+    return Cache(schema_version=SCHEMA_VERSION, generator="tests", updated_at=utc_iso(T0), activities=acts)

@@ -18,7 +18,7 @@ import msgspec
 import pytest
 
 from healthcache.config import Paths
-from healthcache.model.records import Activity, Cache, HRSplit, Tombstone
+from healthcache.model.records import SCHEMA_VERSION, Activity, Cache, HRSplit, Tombstone
 from healthcache.report import data as rd
 from healthcache.report import render_html
 from healthcache.store import Store, load_file
@@ -186,7 +186,7 @@ def test_lost_records_are_those_neither_present_nor_tombstoned() -> None:
     a0, a1, a2, a3 = older.activities
     moved = msgspec.structs.replace(a2, id="strava:1", source="strava", source_ids={"strava": "1"}, aliases=[a2.id])
     current = Cache(
-        schema_version=1,
+        schema_version=SCHEMA_VERSION,
         generator="t",
         updated_at=utc_iso(NOW),
         activities=[a0, moved],  # a2 is now an alias of strava:1: present
@@ -262,7 +262,7 @@ def test_collect_finds_records_lost_past_the_guard(home: Path) -> None:
         tx.save(msgspec.structs.replace(tx.cache, activities=tx.cache.activities[:-1]), force_reason="test")
     data = rd.collect(store)
     assert data.lost_total == 1 and data.lost[0]["key"] == gone.id
-    newest_holding = max(b.name for b in store.paths.backups.iterdir() if gone.id in b.read_text())
+    newest_holding = max(b.name for b in store.paths.backups.iterdir() if gone.id.encode() in load_file(b).data)
     assert data.lost[0]["last_seen_in"] == newest_holding
     html, _, _ = render_html(data)
     assert f"{data.lost_total} record(s) held by a sampled backup are missing now" in html and gone.id in html

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from healthcache import codec
 from healthcache.errors import CorruptInput, NewerSchema
-from healthcache.model.records import Cache
+from healthcache.model.records import SCHEMA_VERSION, Cache
 from healthcache.store import Store
 from healthcache.verify import strict_validate
 from tests import factories
@@ -33,7 +33,8 @@ def _dumps(doc: object) -> bytes:
 
 def _dup_top() -> bytes:
     text = _good().decode()
-    return text.replace('"schema_version": 1,', '"schema_version": 1,\n  "schema_version": 1,', 1).encode()
+    line = f'"schema_version": {SCHEMA_VERSION},'
+    return text.replace(line, f"{line}\n  {line}", 1).encode()
 
 
 def _dup_nested() -> bytes:
@@ -63,7 +64,7 @@ def _dup_source_ids() -> bytes:
 
 def _newer() -> bytes:
     doc = _doc()
-    doc["schema_version"] = 2
+    doc["schema_version"] = SCHEMA_VERSION + 1
     doc["new_field"] = {"x": 1}
     return _dumps(doc)
 

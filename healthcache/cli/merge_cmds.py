@@ -42,7 +42,7 @@ def dupes(ctx: Ctx, explain: bool, near_misses: bool) -> None:
             lines.append(f"{g.id}  {g.start_time}  {g.sport}  " + " + ".join(x.key for x in g.members))
             if explain:
                 for x in g.members[1:]:
-                    lines.append(f"    {x.key}  {x.rule}: {x.detail}")
+                    lines.append(f"    {x.key}  {x.rule}: {x.detail}" + (f"  (joined {x.at})" if x.at else ""))
         if near_misses:
             lines.append(f"{len(misses)} near misses (kept apart)")
             for miss in misses:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Literal, NamedTuple
+
+import msgspec
 
 from healthcache.codec import gc_paused
 from healthcache.config import DEFAULT_PREFERENCE
@@ -30,7 +32,7 @@ from healthcache.merge.rules import (
     garmin_ref,
     platform,
 )
-from healthcache.model.records import Activity, Cache, Link, SourceRecord, record_keys
+from healthcache.model.records import Activity, Cache, Join, Link, SourceRecord, record_keys
 
 
 class Ref(NamedTuple):
@@ -45,8 +47,10 @@ class Strong(NamedTuple):
     """An activity a record is tied to by a link or an id, and why."""
 
     act: Activity
-    rule: Rule
+    rule: Literal["external_id", "link"]
     note: str  # the report's words
+    partner: str  # the record that names or is named
+    detail: str | None = None  # recorded with the decision (None: the keys say it)
 
 
 @dataclass
@@ -58,6 +62,7 @@ class Choice:
     notes: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     others: list[tuple[Comparison, Activity]] = field(default_factory=list)
+    decision: Join | None = None  # recorded on the activity when the record joins it
 
 
 def link_tables(links: Iterable[Link]) -> tuple[dict[str, list[tuple[str, Link]]], dict[str, set[str]]]:
@@ -125,9 +130,11 @@ class Merger:
             return f"{a.id} and {b.id} are linked as distinct"
         return None
 
-    def absorb(self, a: Activity, b: Activity) -> tuple[Activity, str]:
-        """Replace a and b by their union in the working state; returns it and the absorbed id."""
+    def absorb(self, a: Activity, b: Activity, decision: Join | None = None) -> tuple[Activity, str]:
+        """Replace a and b by their union (recording ``decision``); returns it and the absorbed id."""
         joined = self.fields.union(a, b)
+        if decision is not None:
+            joined = msgspec.structs.replace(joined, joins=[*joined.joins, decision])
         gone = b if joined.id == a.id else a
         self.index.drop(gone)
         self.absorbed.append(gone.id)
@@ -158,17 +165,23 @@ class Merger:
         for partner, link in self.same.get(rec.key, ()):
             act = by_key.get(partner)
             if act is not None:
-                out.append(Strong(act, "link", f"linked to {partner} ({link.at})"))
+                out.append(Strong(act, "link", f"linked to {partner} ({link.at})", partner))
         t = epoch(rec.start_time)
         for ref in refs:
             act = by_key.get(ref.key)
             if act is not None and (not ref.weak or abs(epoch(act.start_time) - t) <= FILE_NAME_MAX_S):
-                out.append(Strong(act, "external_id", ref.detail))
+                named = None
+                if ref.detail != "same platform id":
+                    named = f"external_id {rec.external_id!r} of {rec.source} names {ref.key}"
+                out.append(Strong(act, "external_id", ref.detail, ref.key, named))
         if platform(rec.source) == "garmin" and rec.key not in by_key:
             # Rule 2 reversed; a record already placed was looked up when it arrived.
-            for act, ext, weak, _source in self.index.ext_lookup(rec.source_id, t):
+            for act, ext, weak, source in self.index.ext_lookup(rec.source_id, t):
                 if not weak or abs(epoch(act.start_time) - t) <= FILE_NAME_MAX_S:
-                    out.append(Strong(act, "external_id", f"external_id {ext!r} of {act.id} names {rec.key}"))
+                    note = f"external_id {ext!r} of {act.id} names {rec.key}"
+                    partner = f"{source}:{act.source_ids.get(source, act.id)}"
+                    named = f"external_id {ext!r} of {source} names {rec.key}"
+                    out.append(Strong(act, "external_id", note, partner, named))
         return out
 
     def heuristic(self, rec: SourceRecord) -> list[tuple[Comparison, Activity]]:
@@ -219,6 +232,7 @@ class Merger:
             if problem is None:
                 choice.target, choice.rule = s.act, s.rule
                 choice.notes.append(s.note)
+                choice.decision = self.decision(rec, s)
                 return choice
             choice.conflicts.append(s.act.id)
             choice.notes.append(f"{s.note}, but {problem}")
@@ -227,7 +241,15 @@ class Merger:
             (cmp, choice.target), choice.others = found[0], found[1:]
             choice.rule = "heuristic"
             choice.notes.append(cmp.describe())
+            choice.decision = self.decision(rec, (cmp, choice.target))
         return choice
+
+    def decision(self, rec: SourceRecord, why: Strong | tuple[Comparison, Activity]) -> Join:
+        """What to record when ``rec`` joins by a strong match or by the heuristic."""
+        if isinstance(why, Strong):
+            return Join(rule=why.rule, records=[rec.key, why.partner], at=self.now, detail=why.detail)
+        cmp, act = why
+        return Join(rule="heuristic", records=[rec.key, act.id], at=self.now, figures=cmp.figures())
 
     def add(self, rec: SourceRecord, choice: Choice) -> ReportEntry:
         """A new activity of its own (candidates it matched but could not join are listed)."""
@@ -246,10 +268,12 @@ class Merger:
         """Join the record to its target, then absorb whatever else it matched."""
         assert choice.target is not None
         joined, fields = self.fields.join(choice.target, rec)
+        if is_new and choice.decision is not None:
+            joined = msgspec.structs.replace(joined, joins=[*joined.joins, choice.decision])
         if joined is not choice.target:
             self.index.put(joined)
-        later = [(s.act.id, s.rule, s.note, False) for s in strong]
-        later += [(a.id, "heuristic", c.describe(), True) for c, a in choice.others]
+        later = [(s.act.id, s.rule, s.note, False, self.decision(rec, s)) for s in strong]
+        later += [(a.id, "heuristic", c.describe(), True, self.decision(rec, (c, a))) for c, a in choice.others]
         joined, absorbed = self.absorb_rest(joined, later, choice)
         self.note_external(rec, joined)
         outcome: Outcome
@@ -271,17 +295,17 @@ class Merger:
         )
 
     def absorb_rest(
-        self, joined: Activity, later: list[tuple[str, Rule, str, bool]], choice: Choice
+        self, joined: Activity, later: list[tuple[str, Rule, str, bool, Join]], choice: Choice
     ) -> tuple[Activity, list[str]]:
         """Everything else the record matched is the same workout too, if it can be joined."""
         absorbed: list[str] = []
-        for ident, how, why, by_platform in later:
+        for ident, how, why, by_platform, decision in later:
             cur = self.index.by_key.get(ident)
             if cur is None or cur.id == joined.id or self.is_distinct(record_keys(joined), record_keys(cur)):
                 continue
             problem = self.why_not_union(joined, cur, by_platform=by_platform)
             if problem is None:
-                joined, gone = self.absorb(joined, cur)
+                joined, gone = self.absorb(joined, cur, decision)
                 absorbed.append(gone)
                 choice.notes.append(f"absorbed {gone} ({how}: {why})")
                 if choice.rule == "same_id":

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from healthcache.config import DEFAULT_PREFERENCE
+from healthcache.merge.decisions import describe, recorded
 from healthcache.merge.fields import Builder, Normaliser
 from healthcache.merge.links import link_pair
 from healthcache.merge.rules import NEAR_FACTOR, WINDOW_S, Comparison, compare, epoch, garmin_ref, platform
@@ -19,6 +20,7 @@ class Member(msgspec.Struct, kw_only=True, omit_defaults=True):
     rule: str | None = None  # None for the group's canonical record
     detail: str | None = None
     comparison: dict[str, Any] | None = None
+    at: str | None = None  # when the join was made, if it was recorded (schema 2)
 
 
 class Group(msgspec.Struct, kw_only=True):
@@ -48,9 +50,10 @@ def groups(
     preference: Sequence[str] = DEFAULT_PREFERENCE,
     normalise: Normaliser | None = None,
 ) -> list[Group]:
-    """Every merged activity; with ``explain`` the rule that joined each record, derived
-    from the data: a same link, an external id in a payload, else the heuristic's
-    measurements (re-derived from the kept payloads)."""
+    """Every merged activity; with ``explain`` the rule that joined each record: the
+    decision recorded when it was joined, else (files written before schema 2)
+    derived from the data: a same link, an external id in a payload, else the
+    heuristic's measurements (re-derived from the kept payloads)."""
     m = Builder(now=cache.updated_at, preference=preference, normalise=normalise)
     same: dict[frozenset[str], Link] = {link_pair(x): x for x in cache.links if x.kind == "same"}
     out: list[Group] = []
@@ -63,7 +66,13 @@ def groups(
         for key in keys:
             if key == primary:
                 continue
-            members.append(_explain_member(m, act, key, keys, same) if explain else Member(key=key))
+            if not explain:
+                members.append(Member(key=key))
+            elif (join := recorded(act, key)) is not None:
+                detail, comparison = describe(join, key)
+                members.append(Member(key=key, rule=join.rule, detail=detail, comparison=comparison, at=join.at))
+            else:  # written before decisions were recorded: re-derived from the data
+                members.append(_explain_member(m, act, key, keys, same))
         out.append(
             Group(id=act.id, start_time=act.start_time, sport=act.sport, aliases=list(act.aliases), members=members)
         )

@@ -194,4 +194,5 @@ class Builder:
             raw={**other.raw, **keep.raw},
             first_seen_at=min(keep.first_seen_at, other.first_seen_at),
             updated_at=self.now,
+            joins=[*keep.joins, *other.joins],
         )

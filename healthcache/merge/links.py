@@ -19,7 +19,7 @@ from healthcache.merge.fields import Normaliser, has_value
 from healthcache.merge.report import MergeReport, ReportEntry
 from healthcache.merge.rules import LINK_MAX_S, Measured, compare, epoch, span
 from healthcache.model import sports
-from healthcache.model.records import HR_FIELDS, Activity, Cache, Link, SourceRecord, record_keys
+from healthcache.model.records import HR_FIELDS, Activity, Cache, Join, Link, SourceRecord, record_keys
 
 _RECORD_ID = re.compile(r"^[a-z][a-z0-9_]*:.+$")
 
@@ -110,7 +110,7 @@ def link_records(
         keys_a, keys_b = set(record_keys(xa)), set(record_keys(xb))
         dropped = [x for x in links if x.kind == "distinct" and (set(x.ids) & keys_a) and (set(x.ids) & keys_b)]
         links = [x for x in links if x not in dropped]
-        joined, gone = m.absorb(xa, xb)
+        joined, gone = m.absorb(xa, xb, Join(rule="link", records=[b, a], at=now))
         detail = f"{gone} joined {joined.id}"
         if dropped:
             detail += "; dropped distinct links " + ", ".join("/".join(x.ids) for x in dropped)
@@ -256,9 +256,9 @@ def _split(m: Merger, act: Activity, ka: str, kb: str, links: list[Link]) -> tup
         else:
             ident = next((x for x in act.aliases if x in keys), None) or ordered[0].key
             aliases = [x for x in act.aliases if x in keys and x != ident]
-        parts.append(
-            msgspec.structs.replace(
-                built, id=ident, aliases=aliases, first_seen_at=act.first_seen_at, updated_at=m.fields.now
-            )
+        part = msgspec.structs.replace(
+            built, id=ident, aliases=aliases, first_seen_at=act.first_seen_at, updated_at=m.fields.now
         )
+        keys = record_keys(part)  # a decision stays with a part holding both its records; unlink drops the rest
+        parts.append(msgspec.structs.replace(part, joins=[j for j in act.joins if keys.issuperset(j.records)]))
     return parts[keep_index], parts[1 - keep_index], kept_hr

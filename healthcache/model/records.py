@@ -1,4 +1,4 @@
-"""Typed records of the cache file (schema_version 1).
+"""Typed records of the cache file (schema_version 2: activities record their joins).
 
 The msgspec Structs are the compiled validator of ``schema.json``: decoding the
 file into them parses and type-checks in one pass, which is what keeps load and
@@ -16,7 +16,7 @@ import msgspec
 
 from healthcache.timeutil import UTC_PATTERN
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Field types with their constraints, shared by every record below.
 UtcTime = Annotated[str, msgspec.Meta(pattern=UTC_PATTERN)]
@@ -103,6 +103,7 @@ class Activity(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_de
     avg_power: NonNeg | None = None
     device: str | None = None
     hr_splits: list[HRSplit] | None = None
+    joins: list[Join] = []  # why each later record was joined, in the order it was
     raw: dict[SourceName, Any] = {}
 
     def record_keys(self) -> set[str]:
@@ -158,7 +159,7 @@ class Link(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class Cache(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The whole file.  ``activities`` is kept sorted by (start_time, id)."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     generator: str
     updated_at: UtcTime
     activities: list[Activity]
