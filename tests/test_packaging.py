@@ -254,3 +254,15 @@ def test_wheel_builds_with_the_lowest_declared_setuptools(tmp_path: Path) -> Non
         (metadata,) = [n for n in z.namelist() if n.endswith(".dist-info/METADATA")]
         assert "License-Expression: MIT" in z.read(metadata).decode()
         assert f"Generator: setuptools ({floor})" in z.read(metadata.replace("METADATA", "WHEEL")).decode()
+
+
+def test_readme_install_section_names_what_works() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- install -->\n```sh\n(.+?)\n```", readme, re.S)
+    assert block is not None
+    commands = [line.partition("#")[0].strip() for line in block.group(1).splitlines()]
+    assert commands == ["pipx install .", "pip install ."]
+    named = set(re.findall(r"\.\[(\w+)\]", readme)) | set(re.findall(r"\.\[(\w+),(\w+)\]", readme)[0])
+    assert named == {"postgres", "report"} <= set(PYPROJECT["project"]["optional-dependencies"])
+    assert "healthcache import --home demo healthcache/samples/data" in readme
+    assert (ROOT / "healthcache" / "samples" / "data").is_dir()
