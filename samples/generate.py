@@ -13,6 +13,14 @@ synced by more than one service, so the import shows de-duplication: the 7
 files (3 of them account exports) hold 22 records of 8 workouts.
 
 The builders are plain functions so tests can make their own variants.
+
+The package ships this set as healthcache/samples/data, so the demo needs neither
+this script nor its FIT encoder (a test dependency). After changing a builder,
+regenerate it (zip entries carry a fixed time, so unchanged files stay unchanged):
+
+    python samples/generate.py healthcache/samples/data
+
+tests/test_packaging.py fails while the shipped files differ from this output.
 """
 
 from __future__ import annotations
