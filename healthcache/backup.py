@@ -2,6 +2,13 @@
 
 The name carries the sha256 prefix of the content, so ``verify --backups`` can
 re-hash each file against its own name without any other bookkeeping.
+
+The newest backup stays plain JSON: it is the state last saved, compared with
+the cache on every outside-edit check.  Every older one is stored compressed
+(``.json.zst``, zstd), named still by the hash of its *uncompressed* content,
+so the same re-hash proves it.  ``read_bytes`` reads either form; every reader
+of backups goes through it.  Compression writes the ``.zst`` atomically and
+only then removes the plain file: a crash leaves one form or both, never none.
 """
 
 from __future__ import annotations
@@ -11,21 +18,29 @@ import errno
 import hashlib
 import os
 import re
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import zstandard
 
 from healthcache import atomic
 from healthcache.atomic import _fsync_dir, existing_mode, save_atomic
 from healthcache.config import RetentionPolicy
-from healthcache.errors import StorageError
+from healthcache.errors import CorruptInput, StorageError
 from healthcache.retention import Decision, Item, plan
 from healthcache.timeutil import stamp
 
 PREFIX = "unified-cache-"
 # The stamp has microseconds so that saves within one second still sort in order.
-_NAME = re.compile(r"^unified-cache-(\d{8}T\d{6}(?:\.\d{6})?Z)-([0-9a-f]{12})(\.corrupt)?\.json$")
+_NAME = re.compile(r"^unified-cache-(\d{8}T\d{6}(?:\.\d{6})?Z)-([0-9a-f]{12})(\.corrupt)?\.json(\.zst)?$")
 HASH_CHUNK = 1 << 20
+ZST = ".zst"
+# zstd level 3 (its default): ~20x on a cache at ~350 MB/s; bench/bench_backups.py compares levels and gzip/lzma.
+ZSTD_LEVEL = 3
 
 
 @dataclass(frozen=True)
@@ -34,10 +49,20 @@ class BackupInfo:
     when: datetime
     digest: str
     corrupt: bool = False
+    compressed: bool = False
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def plain_path(self) -> Path:
+        """Where the uncompressed form of this backup is (or was) kept."""
+        return self.path.with_name(self.path.name.removesuffix(ZST))
+
+    @property
+    def zst_path(self) -> Path:
+        return self.plain_path.with_name(self.plain_path.name + ZST)
 
 
 def backup_name(when: datetime, sha256_hex: str, *, corrupt: bool = False) -> str:
@@ -51,24 +76,101 @@ def parse_name(path: Path) -> BackupInfo | None:
         return None
     fmt = "%Y%m%dT%H%M%S.%fZ" if "." in m.group(1) else "%Y%m%dT%H%M%SZ"
     when = datetime.strptime(m.group(1), fmt).replace(tzinfo=UTC)
-    return BackupInfo(path=path, when=when, digest=m.group(2), corrupt=bool(m.group(3)))
+    return BackupInfo(path=path, when=when, digest=m.group(2), corrupt=bool(m.group(3)), compressed=bool(m.group(4)))
 
 
 def list_backups(folder: Path, *, include_corrupt: bool = False) -> list[BackupInfo]:
-    """Backups newest first (by the stamp in the name, then name)."""
+    """Backups newest first (by the stamp in the name, then name).
+
+    A backup found in both forms (a crash between writing its ``.zst`` and
+    removing the plain file) is listed once, as its plain file.
+    """
     if not folder.is_dir():
         return []
-    found = [b for p in folder.iterdir() if (b := parse_name(p)) is not None]
-    if not include_corrupt:
-        found = [b for b in found if not b.corrupt]
-    found.sort(key=lambda b: (b.when, b.name), reverse=True)
+    by_name: dict[str, BackupInfo] = {}
+    for p in folder.iterdir():
+        b = parse_name(p)
+        if b is None or (b.corrupt and not include_corrupt):
+            continue
+        key = b.plain_path.name
+        if key not in by_name or by_name[key].compressed:
+            by_name[key] = b
+    found = list(by_name.values())
+    found.sort(key=lambda b: (b.when, b.plain_path.name), reverse=True)
     return found
 
 
+def describe_backups(folder: Path) -> list[dict[str, Any]]:
+    """``backups list``: each backup (corrupt ones kept aside included), its size on disk and its content's size."""
+    rows: list[dict[str, Any]] = []
+    for b in list_backups(folder, include_corrupt=True):
+        try:
+            size, content = b.path.stat().st_size, content_size(b.path)
+        except OSError:
+            continue  # pruned since it was listed
+        rows.append(
+            {
+                "name": b.name,
+                "time": b.when.isoformat(),
+                "size_bytes": size,
+                "content_bytes": content,
+                "compressed": b.compressed,
+                "corrupt": b.corrupt,
+            }
+        )
+    return rows
+
+
+def where_now(path: Path) -> Path:
+    """A backup's file now: ``path``, or its ``.zst`` once compressed."""
+    zst = path.with_name(path.name + ZST)
+    return zst if not is_compressed(path) and not path.exists() and zst.exists() else path
+
+
+def is_compressed(path: Path) -> bool:
+    return path.name.endswith(ZST)
+
+
+def read_bytes(path: Path) -> bytes:
+    """A backup's (or the cache's) content, whatever its form: the one way backups are read.
+
+    A ``.zst`` file that does not decompress is ``CorruptInput``; a missing
+    file raises ``FileNotFoundError`` as ``Path.read_bytes`` does.
+    """
+    if not is_compressed(path):
+        return path.read_bytes()
+    with path.open("rb") as f:
+        return b"".join(_decompressed_chunks(f, path))
+
+
+def _decompressed_chunks(f: object, path: Path) -> Iterator[bytes]:
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True) as reader:
+            while chunk := reader.read(HASH_CHUNK):
+                yield chunk
+    except zstandard.ZstdError as exc:
+        raise CorruptInput(path, f"compressed backup does not decompress: {exc}") from exc
+
+
+def content_size(path: Path) -> int | None:
+    """The uncompressed size of a backup: its file size, or what its zstd header records."""
+    if not is_compressed(path):
+        return path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(18)  # the largest zstd frame header
+    try:
+        size = zstandard.frame_content_size(head)
+    except zstandard.ZstdError:
+        return None
+    return size if size >= 0 else None
+
+
 def file_sha256(path: Path) -> str:
+    """The sha256 of the content (uncompressed, for a ``.zst`` backup)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
-        while chunk := f.read(HASH_CHUNK):
+        chunks = _decompressed_chunks(f, path) if is_compressed(path) else iter(lambda: f.read(HASH_CHUNK), b"")
+        for chunk in chunks:
             h.update(chunk)
     return h.hexdigest()
 
@@ -82,7 +184,7 @@ def make_backup(cache_path: Path, folder: Path, sha256_hex: str, when: datetime,
     """
     dest = folder / backup_name(when, sha256_hex, corrupt=corrupt)
     try:
-        _link_or_copy(cache_path, folder, dest)
+        dest = _link_or_copy(cache_path, folder, dest)
     except OSError as exc:
         cause = exc.cause if isinstance(exc, StorageError) else exc
         raise StorageError(
@@ -95,11 +197,12 @@ def make_backup(cache_path: Path, folder: Path, sha256_hex: str, when: datetime,
     return dest
 
 
-def _link_or_copy(cache_path: Path, folder: Path, dest: Path) -> None:
+def _link_or_copy(cache_path: Path, folder: Path, dest: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    if dest.exists():
-        # Same second, same content: the backup we want is already there.
-        return
+    for existing in (dest, dest.with_name(dest.name + ZST)):
+        if existing.exists():
+            # Same moment, same content: the backup we want is already there.
+            return existing
     try:
         os.link(cache_path, dest)
     except OSError as exc:
@@ -108,6 +211,7 @@ def _link_or_copy(cache_path: Path, folder: Path, dest: Path) -> None:
         save_atomic(dest, cache_path.read_bytes(), mode=existing_mode(cache_path))
     else:
         _fsync_dir(folder)
+    return dest
 
 
 def find(folder: Path, sha256_hex: str) -> Path | None:
@@ -142,6 +246,9 @@ def verify_backups(folder: Path) -> list[tuple[BackupInfo, str]]:
         except OSError as exc:
             problems.append((info, f"cannot read: {exc.strerror}"))
             continue
+        except CorruptInput as exc:
+            problems.append((info, exc.reason))
+            continue
         if not digest.startswith(info.digest):
             problems.append((info, f"content hash {digest[:12]} does not match its name"))
     return problems
@@ -164,16 +271,94 @@ def remove_backups(paths: list[Path]) -> None:
         ) from exc
 
 
-def prune(folder: Path, policy: RetentionPolicy, *, dry_run: bool = False) -> tuple[list[Decision], list[Path]]:
-    """Apply the retention policy to the backups in ``folder``; call under the write lock.
+def compressed_form(data: bytes) -> bytes | None:
+    """``data`` as one zstd frame (content size and checksum in it), or None if it
+    does not decompress back to exactly ``data``: then the backup stays plain."""
+    blob = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compress(data)
+    try:
+        same = zstandard.ZstdDecompressor().decompress(blob) == data
+    except zstandard.ZstdError:
+        same = False
+    return blob if same else None
 
-    Returns every decision (newest first) and the files removed, or that a dry
-    run would remove.
+
+def compress_in_background(data: bytes) -> Callable[[], bytes | None]:
+    """Start ``compressed_form(data)`` on a thread (zstd releases the GIL); call the result to wait for it.
+
+    A save starts this for the state it replaces, which becomes the second
+    newest backup, so the compression overlaps the save's own work.
+    """
+    out: list[bytes | None] = [None]
+
+    def work() -> None:
+        out[0] = compressed_form(data)
+
+    worker = threading.Thread(target=work, name="healthcache-compress", daemon=True)
+    worker.start()
+
+    def result() -> bytes | None:
+        worker.join()
+        return out[0]
+
+    return result
+
+
+def compress(info: BackupInfo, blob: bytes | None = None) -> Path | None:
+    """Store a plain backup compressed; returns the ``.zst`` file, or None when it stays plain.
+
+    ``blob`` is its content compressed already (``compressed_form``) when the
+    caller held the content.  Otherwise the file is read and must hash to its
+    name: a backup that does not is left exactly as it is for ``verify
+    --backups`` to name.  The ``.zst`` is written atomically (and fsynced)
+    before the plain file is removed, so a crash at any point leaves the
+    backup readable in at least one form.
+    """
+    if info.compressed or info.corrupt:
+        return None
+    plain, dest = info.plain_path, info.zst_path
+    try:
+        if blob is None:
+            data = plain.read_bytes()
+            if not hashlib.sha256(data).hexdigest().startswith(info.digest):
+                return None
+            blob = compressed_form(data)
+            if blob is None:
+                return None
+        save_atomic(dest, blob, mode=existing_mode(plain))
+        plain.unlink()
+        _fsync_dir(plain.parent)
+    except OSError as exc:
+        cause = exc.cause if isinstance(exc, StorageError) else exc
+        safe = atomic.what_is_safe(
+            dest, "a compressed backup", f"{plain.name} stays uncompressed until a later prune; nothing is lost."
+        )
+        raise StorageError(dest, "compress the backup", cause, safe) from cause
+    return dest
+
+
+def prune(
+    folder: Path,
+    policy: RetentionPolicy,
+    *,
+    dry_run: bool = False,
+    blob_for: Callable[[BackupInfo], bytes | None] | None = None,
+) -> tuple[list[Decision], list[Path]]:
+    """Apply the retention policy to the backups in ``folder``, then compress every kept one but the newest.
+
+    Call under the write lock.  Returns every decision (newest first) and the
+    files removed, or that a dry run would remove (a dry run compresses
+    nothing).  ``blob_for`` may hand over a backup's compressed content when
+    the caller holds it, sparing a read and a compression.
     """
     items = list_backups(folder)
     by_name = {b.name: b for b in items}
     decisions = plan([Item(b.name, b.when) for b in items], policy)
-    doomed = [by_name[d.item.name].path for d in decisions if not d.keep]
+    doomed_infos = [by_name[d.item.name] for d in decisions if not d.keep]
+    doomed = [b.path for b in doomed_infos]
     if not dry_run:
-        remove_backups(doomed)
+        # Both forms of a backup caught mid-compression go together.
+        remove_backups([p for b in doomed_infos for p in (b.plain_path, b.zst_path)])
+        gone = {b.name for b in doomed_infos}
+        for info in [b for b in items if b.name not in gone][1:]:
+            compress(info, None if blob_for is None else blob_for(info))
     return decisions, doomed

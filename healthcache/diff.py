@@ -68,7 +68,10 @@ def find_backup(paths: Paths, spec: str) -> backup.BackupInfo:
     items = backup.list_backups(paths.backups, include_corrupt=True)
     as_path = Path(spec)
     for info in items:
-        if spec in (info.name, str(info.path)) or (as_path.exists() and as_path.resolve() == info.path.resolve()):
+        # The name it was written under still finds a backup compressed since.
+        if spec in (info.name, info.plain_path.name, str(info.path)) or (
+            as_path.exists() and as_path.resolve() == info.path.resolve()
+        ):
             return info
     if as_path.is_file():
         parsed = backup.parse_name(as_path)

@@ -91,8 +91,10 @@ def resolve_backup(paths: Paths, name: str | None) -> Path:
             raise UsageError(f"no readable backup in {paths.backups}")
         return found
     p = Path(name)
-    if not p.exists() and (paths.backups / name).exists():
-        p = paths.backups / name
+    # A backup named as it was first written may have been compressed since (``.json.zst``).
+    for candidate in (paths.backups / name, paths.backups / (name + backup.ZST)):
+        if not p.exists() and candidate.exists():
+            p = candidate
     if not p.exists():
         raise UsageError(f"no such backup: {name} (see: healthcache backups list)")
     return p

@@ -232,9 +232,9 @@ def read_baseline(paths: Paths) -> guard.Baseline | None:
 
 
 def load_file(path: Path, *, index: CacheIndex | None = None, clock: Callable[[], datetime] = now_utc) -> Loaded:
-    """Read and validate a cache (or backup) file; a missing file is an empty cache."""
+    """Read and validate a cache (or backup, plain or compressed) file; a missing file is an empty cache."""
     try:
-        data = path.read_bytes()
+        data = backup.read_bytes(path)
     except FileNotFoundError:
         return Loaded(cache=empty_cache(GENERATOR, utc_iso(clock())), exists=False)
     except IsADirectoryError as exc:
@@ -389,6 +389,10 @@ class Transaction:
         if violations and force_reason is None:
             raise IntegrityRefused(guard.describe(violations), violations)
         decoded = self._validate(data)
+        # The state being replaced becomes the second newest backup, stored compressed:
+        # compress it from memory on a thread while this save writes.
+        replaced = old.sha256 if old.exists and self.corrupt is None and old.data else None
+        compressed = backup.compress_in_background(old.data) if replaced else None
         backup_path = None
         if old.exists and paths.cache.exists():
             sha = old.sha256 or backup.file_sha256(paths.cache)
@@ -408,7 +412,9 @@ class Transaction:
         self.loaded = Loaded(cache=decoded, exists=True, sha256=sha, size=len(data), data=data, index=index)
         self.corrupt = None
         self.outside = None
-        pruned = self._prune()
+        pruned = self._prune(replaced, compressed)
+        if backup_path is not None:
+            backup_path = backup.where_now(backup_path)
         return SaveResult(
             changed=True,
             backup=backup_path,
@@ -514,5 +520,12 @@ class Transaction:
         """Write a state document (sync cursor, manifest, baseline) under this lock."""
         state.save(path, value)
 
-    def _prune(self) -> list[Path]:
-        return backup.prune(self.paths.backups, self.store.config.retention)[1]
+    def _prune(self, replaced: str | None = None, compressed: Callable[[], bytes | None] | None = None) -> list[Path]:
+        """Apply retention and compress all but the newest backup; ``compressed`` is the replaced state's."""
+
+        def blob_for(info: backup.BackupInfo) -> bytes | None:
+            if compressed is not None and replaced is not None and replaced.startswith(info.digest):
+                return compressed()
+            return None
+
+        return backup.prune(self.paths.backups, self.store.config.retention, blob_for=blob_for)[1]

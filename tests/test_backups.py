@@ -36,7 +36,7 @@ def test_every_saved_state_is_kept_and_none_for_no_change(store: Store, seeded: 
     with store.transaction() as tx:
         result = tx.save(_renamed(tx.cache, "Tempo"))
     # The state before the save was kept when it was saved, as a copy of its own.
-    assert result.backup is not None and result.backup.read_bytes() == first
+    assert result.backup is not None and backup.read_bytes(result.backup) == first
     assert result.backup.stat().st_ino != inode
     assert backup.file_sha256(result.backup).startswith(backup.parse_name(result.backup).digest)
     # ... and so is the state just saved: the newest backup is the last saved state.
@@ -75,7 +75,7 @@ def test_backup_copies_where_links_are_impossible(
     monkeypatch.setattr(os, "link", no_link)
     with store.transaction() as tx:
         result = tx.save(_renamed(tx.cache, "x"))
-    assert result.backup is not None and result.backup.read_bytes() == before
+    assert result.backup is not None and backup.read_bytes(result.backup) == before
     assert result.backup.stat().st_ino != store.paths.cache.stat().st_ino
 
 

@@ -1,7 +1,8 @@
 """Crash safety and concurrency, with real processes.
 
 A saver process is SIGKILLed at random points during saves, 200 times; after
-each kill the cache must load and equal the old or the new content.  Two
+each kill the cache must load and equal the old or the new content, and every
+backup (compressed by the saves' prunes) must hash to its name.  Two
 processes adding 30 activities each at once must end with all 60.
 """
 
@@ -15,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from healthcache import backup
 from healthcache.config import Paths
 from healthcache.store import Store
 from tests.procs import version
@@ -51,6 +53,8 @@ def test_sigkill_during_saves_never_corrupts(tmp_path: Path) -> None:
         done = [int(x.split()[1]) for x in printed if x.startswith("done")]
         last = max(begun)
         content = store.read().cache  # a torn file would raise CorruptInput here
+        # Every backup (all but the newest compressed by the save's prune) is whole and hashes to its name.
+        assert backup.verify_backups(store.paths.backups) == []
         allowed = {last} if done and done[-1] == last else {last, last - 1}
         got = len(content.activities) - 1
         assert got in allowed, (got, allowed)

@@ -132,20 +132,18 @@ def backups() -> None:
 @backups.command("list")
 @common_options
 def backups_list(ctx: Ctx) -> None:
-    """List backups, newest first."""
-    from healthcache.backup import list_backups
+    """List backups, newest first, with their size on disk and their content's size (all but the newest are compressed)."""
+    from healthcache.backup import describe_backups
 
-    items = list_backups(ctx.paths.backups, include_corrupt=True)
-    rows = [
-        {"name": b.name, "time": b.when.isoformat(), "size_bytes": b.path.stat().st_size, "corrupt": b.corrupt}
-        for b in items
-    ]
+    rows = describe_backups(ctx.paths.backups)
 
     def text() -> str:
         if not rows:
             return f"no backups in {ctx.paths.backups}"
         return "\n".join(
-            f"{r['name']}  {r['size_bytes'] / 1e6:9.2f} MB{'  (corrupt file kept aside)' if r['corrupt'] else ''}"
+            f"{r['name']:<60} {r['size_bytes'] / 1e6:9.2f} MB"
+            + (f" of {r['content_bytes'] / 1e6:.2f} MB" if r["compressed"] and r["content_bytes"] is not None else "")
+            + ("  (corrupt file kept aside)" if r["corrupt"] else "")
             for r in rows
         )
 

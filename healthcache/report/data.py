@@ -62,8 +62,8 @@ _snapshot = msgspec.json.Decoder(Snapshot)
 def read_snapshot(path: Path) -> Snapshot:
     """A backup's record keys; a file that does not parse raises ``ValueError`` or ``OSError``."""
     try:
-        return _snapshot.decode(path.read_bytes())
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return _snapshot.decode(backup.read_bytes(path))
+    except (msgspec.DecodeError, msgspec.ValidationError, CorruptInput) as exc:
         raise ValueError(str(exc)) from exc
 
 
