@@ -14,22 +14,27 @@ from typing import Any
 from healthcache.errors import HealthcacheError
 from healthcache.importers import formats
 from healthcache.model.records import SourceRecord
+from healthcache.sources import registry
 
-# source name -> "module:function" taking the raw payload stored under activity.raw[source]:
-# the API sources here, every import format's from its registry entry (``importers.formats``).
+# source name -> "module:attribute" (dotted: an object's method) taking the raw payload stored under
+# activity.raw[source]: every API source's from its registry (``sources.registry``), every import
+# format's from its registry entry (``importers.formats``).
 NORMALISERS: dict[str, str] = {
-    "garmin": "healthcache.sources.garmin:normalise_activity",
-    "strava": "healthcache.sources.strava:normalise_activity",
+    **registry.normalisers(),
     **formats.normalisers(),
 }
 
 
 def normaliser(source: str) -> Callable[[Any], SourceRecord]:
-    target = NORMALISERS.get(source) or formats.normalisers().get(source)  # or a format registered since
+    # or a source or format registered since
+    target = NORMALISERS.get(source) or registry.normalisers().get(source) or formats.normalisers().get(source)
     if target is None:
         raise HealthcacheError(f"no normaliser is known for source {source!r}")
     module, attr = target.split(":")
-    func: Callable[[Any], SourceRecord] = getattr(importlib.import_module(module), attr)
+    found: Any = importlib.import_module(module)
+    for name in attr.split("."):
+        found = getattr(found, name)
+    func: Callable[[Any], SourceRecord] = found
     return func
 
 

@@ -26,7 +26,8 @@ from healthcache.importers.strava_export import read_activities_csv
 from healthcache.merge import garmin_ref, merge
 from healthcache.model.records import SourceRecord, empty_cache
 from healthcache.model.sports import compatible, garmin_sport, normalise_sport
-from healthcache.sources import garmin, strava
+from healthcache.sources.garmin import payloads as garmin
+from healthcache.sources.strava import payloads as strava
 from healthcache.splits import per_km_splits
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from healthcache import codec
-from healthcache.sources.base import update_states_locked
+from healthcache.sources.sync_state import update_states_locked
 from healthcache.timeutil import utc_iso
 from tests.fakes import payloads
 

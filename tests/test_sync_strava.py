@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from healthcache.sources import tokens
-from healthcache.sources.base import load_state, next_quarter_hour, next_utc_midnight, update_states_locked
+from healthcache.sources.strava.budget import next_quarter_hour, next_utc_midnight
+from healthcache.sources.sync_state import load_state, update_states_locked
 from healthcache.timeutil import utc_iso
 from tests.fakes import payloads
 from tests.fakes.strava_server import CLIENT_SECRET

@@ -14,15 +14,14 @@ from hypothesis import strategies as st
 from healthcache.errors import HealthcacheError
 from healthcache.model.records import HRSplit, SourceRecord
 from healthcache.normalise import from_raw
-from healthcache.sources import garmin, strava
-from healthcache.sources.base import (
-    SourceState,
-    next_quarter_hour,
-    next_utc_midnight,
-    payload_digest,
-    retry_call,
-    skip_reason,
-)
+from healthcache.sources import retry
+from healthcache.sources.garmin import client as garmin_client
+from healthcache.sources.garmin import payloads as garmin
+from healthcache.sources.strava import budget as strava_budget
+from healthcache.sources.strava import client as strava_client
+from healthcache.sources.strava import payloads as strava
+from healthcache.sources.strava.budget import next_quarter_hour, next_utc_midnight
+from healthcache.sources.sync_state import SourceState, payload_digest, skip_reason
 from healthcache.splits import km_laps_to_splits, per_km_splits
 from tests.fakes import payloads
 
@@ -286,18 +285,22 @@ def test_strava_budgets_from_both_header_families() -> None:
         "X-ReadRateLimit-Limit": "100,1000",
         "X-ReadRateLimit-Usage": "100,301",
     }
-    budgets = strava.budgets_from_headers(headers)
+    budgets = strava_budget.budgets_from_headers(headers)
     assert len(budgets) == 2
-    assert strava.spent(budgets) == "15-minute"
+    assert strava_budget.spent(budgets) == "15-minute"
     assert (
-        strava.spent(strava.budgets_from_headers({"x-ratelimit-limit": "200,2000", "x-ratelimit-usage": "5,2000"}))
+        strava_budget.spent(
+            strava_budget.budgets_from_headers({"x-ratelimit-limit": "200,2000", "x-ratelimit-usage": "5,2000"})
+        )
         == "daily"
     )
     assert (
-        strava.spent(strava.budgets_from_headers({"X-RateLimit-Limit": "200,2000", "X-RateLimit-Usage": "199,1999"}))
+        strava_budget.spent(
+            strava_budget.budgets_from_headers({"X-RateLimit-Limit": "200,2000", "X-RateLimit-Usage": "199,1999"})
+        )
         is None
     )
-    assert strava.budgets_from_headers({"X-RateLimit-Usage": "junk"}) == []
+    assert strava_budget.budgets_from_headers({"X-RateLimit-Usage": "junk"}) == []
 
 
 def test_reset_times_follow_stravas_windows() -> None:
@@ -305,8 +308,8 @@ def test_reset_times_follow_stravas_windows() -> None:
     assert next_quarter_hour(now) == datetime(2024, 5, 1, 10, 15, tzinfo=UTC)
     assert next_quarter_hour(datetime(2024, 5, 1, 23, 50, tzinfo=UTC)) == datetime(2024, 5, 2, 0, 0, tzinfo=UTC)
     assert next_utc_midnight(now) == datetime(2024, 5, 2, tzinfo=UTC)
-    assert strava.reset_time(now, "daily") == datetime(2024, 5, 2, tzinfo=UTC)
-    assert strava.reset_time(now, None) == datetime(2024, 5, 1, 10, 15, tzinfo=UTC)
+    assert strava_budget.reset_time(now, "daily") == datetime(2024, 5, 2, tzinfo=UTC)
+    assert strava_budget.reset_time(now, None) == datetime(2024, 5, 1, 10, 15, tzinfo=UTC)
 
 
 def test_skip_reason_rules() -> None:
@@ -332,13 +335,13 @@ def test_retry_call_retries_only_what_it_is_told_to() -> None:
         return "ok"
 
     assert (
-        retry_call(flaky, lambda e: isinstance(e, ConnectionError), retries=2, base_seconds=0.5, sleep=waits.append)
+        retry.call(flaky, lambda e: isinstance(e, ConnectionError), retries=2, base_seconds=0.5, sleep=waits.append)
         == "ok"
     )
     assert waits == [0.5, 1.0]
     calls.clear()
     with pytest.raises(ConnectionError):
-        retry_call(flaky, lambda e: False, retries=5, base_seconds=0, sleep=waits.append)
+        retry.call(flaky, lambda e: False, retries=5, base_seconds=0, sleep=waits.append)
     assert len(calls) == 1
 
 
@@ -361,20 +364,20 @@ def test_endpoints_come_from_config_and_environment(tmp_path) -> None:  # type: 
         '[sync]\ngarmin_api_base = "https://proxy.example/garmin/"\nstrava_api_host = "https://strava.proxy.example/"\n'
     )
     config = Config.load(paths, environ={})
-    ends = garmin.Endpoints.resolve(config, environ={"HEALTHCACHE_GARMIN_SSO_URL": "https://sso.proxy.example/"})
-    assert ends == garmin.Endpoints(
+    ends = garmin_client.Endpoints.resolve(config, environ={"HEALTHCACHE_GARMIN_SSO_URL": "https://sso.proxy.example/"})
+    assert ends == garmin_client.Endpoints(
         api_base="https://proxy.example/garmin", sso="https://sso.proxy.example", token_url=None
     )
-    assert strava.strava_host(config) == "strava.proxy.example"
-    assert strava.strava_host(Config()) == "www.strava.com"
+    assert strava_client.strava_host(config) == "strava.proxy.example"
+    assert strava_client.strava_host(Config()) == "www.strava.com"
 
 
 def test_configure_endpoints_sets_the_client_hosts_and_keeps_the_rest() -> None:
     from garminconnect.client import Client
 
     client = Client()
-    garmin.configure_endpoints(
-        client, garmin.Endpoints(api_base="http://127.0.0.1:9", token_url="http://127.0.0.1:9/t")
+    garmin_client.configure_endpoints(
+        client, garmin_client.Endpoints(api_base="http://127.0.0.1:9", token_url="http://127.0.0.1:9/t")
     )
     assert (client._connectapi, client._di_token_url) == ("http://127.0.0.1:9", "http://127.0.0.1:9/t")
     assert client._sso == "https://sso.garmin.com"  # not configured: the library's own

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -11,10 +10,11 @@ import click
 from healthcache.cli import Ctx, common_options, refresh_mirrors, writes_cache
 from healthcache.errors import UsageError
 from healthcache.outcome import Failure, Outcome
+from healthcache.sources import registry
 
-ENV_GARMIN_EMAIL = "HEALTHCACHE_GARMIN_EMAIL"
+ENV_GARMIN_EMAIL = "HEALTHCACHE_GARMIN_EMAIL"  # named in --help; sources.garmin.login reads them
 ENV_GARMIN_PASSWORD = "HEALTHCACHE_GARMIN_PASSWORD"
-SOURCE_CHOICE = click.Choice(["garmin", "strava", "all"])
+SOURCE_CHOICE = click.Choice([*registry.names(), "all"])
 
 
 def _quiet_client_logs() -> None:
@@ -33,7 +33,7 @@ def _quiet_client_logs() -> None:
 
 
 def _sources(source: str) -> tuple[tuple[str, ...], bool]:
-    return (("garmin", "strava"), False) if source == "all" else ((source,), True)
+    return (registry.names(), False) if source == "all" else ((source,), True)
 
 
 # --------------------------------------------------------------------------- sync
@@ -112,7 +112,7 @@ STRAVA_ONLY = ("client_id", "code", "no_browser")
     help="Log in to Garmin Connect (email, password, MFA code when asked) or Strava (OAuth with your own "
     "API application: local callback, or paste the code); tokens are kept 0600 outside tracking/ and backups/."
 )
-@click.argument("service", type=click.Choice(["garmin", "strava"]))
+@click.argument("service", type=click.Choice(registry.names()))
 @click.option("--email", help=f"garmin: account email (or ${ENV_GARMIN_EMAIL}).")
 @click.option(
     "--password-stdin",
@@ -162,92 +162,58 @@ def _stdin_line(what: str) -> str:
     return line.rstrip("\r\n")
 
 
+class _Prompter:
+    """The terminal end of a login (``sources.login.Prompter``): prompts on stderr, never under --no-prompt."""
+
+    def __init__(self, ctx: Ctx, *, prompt: bool = True, browser: bool = False) -> None:
+        self.ctx, self.prompt, self.browser = ctx, prompt, browser
+
+    def ask(self, label: str, *, secret: bool = False) -> str | None:
+        return str(click.prompt(label, hide_input=secret, err=True)) if self.prompt else None
+
+    def say(self, text: str) -> None:
+        self.ctx.say(text)
+
+    def show_url(self, url: str) -> None:
+        click.echo(f"Open this address to let healthcache read your Strava activities:\n{url}", err=True)
+        if self.browser:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    def warn(self, text: str) -> None:
+        self.ctx.warn(text)
+
+
 def _auth_garmin(ctx: Ctx, email: str | None, password_stdin: bool, mfa_code: str | None, no_prompt: bool) -> None:
-    from healthcache.sources import garmin, tokens
+    from healthcache.sources.garmin.login import GarminLogin
 
-    _quiet_client_logs()
-    paths, config = ctx.paths, ctx.config()
-
-    def code_given() -> str | None:
-        return _stdin_line("MFA code") if mfa_code == "-" else mfa_code
-
-    email = email or os.environ.get(ENV_GARMIN_EMAIL)
-    if mfa_code and not email and garmin.load_pending(paths) is not None:
-        garmin.finish_login(paths, config, str(code_given()))
-        _logged_in(ctx, "garmin", tokens.garmin_tokens_path(paths))
-        return
-    if not email:
-        if no_prompt:
-            raise UsageError(f"give --email (or ${ENV_GARMIN_EMAIL})")
-        email = click.prompt("Garmin email", err=True)
-    password = os.environ.get(ENV_GARMIN_PASSWORD)
-    if password_stdin:
-        password = _stdin_line("password")
-    if not password:
-        if no_prompt:
-            raise UsageError(f"give the password with --password-stdin or ${ENV_GARMIN_PASSWORD}")
-        password = click.prompt("Garmin password", hide_input=True, err=True)
-    ctx.say("Logging in to Garmin Connect (this takes a few seconds) ...")
-    step = garmin.start_login(paths, config, str(email), password)
-    if not step.done:
-        code = code_given()
-        if not code and not no_prompt:
-            code = click.prompt("Garmin sent a verification code; enter it", err=True)
-        if not code:
-            assert step.pending is not None
-            garmin.save_pending(paths, step.pending)
-            ctx.emit(
-                {"source": "garmin", "status": "needs_mfa"},
-                "Garmin wants a verification code. Finish with: healthcache auth garmin --mfa-code CODE",
-            )
-            return
-        garmin.finish_login(paths, config, code, step=step)
-    _logged_in(ctx, "garmin", tokens.garmin_tokens_path(paths))
-
-
-def _logged_in(ctx: Ctx, source: str, path: Any) -> None:
-    ctx.emit(
-        {"source": source, "status": "ok", "tokens": str(path)},
-        f"Logged in to {'Garmin Connect' if source == 'garmin' else 'Strava'}; tokens kept in {path} (0600).",
+    request = GarminLogin(
+        email=email,
+        password=(lambda: _stdin_line("password")) if password_stdin else (lambda: None),
+        code=(lambda: _stdin_line("MFA code")) if mfa_code == "-" else (lambda: mfa_code),
+        code_offered=bool(mfa_code),
     )
+    _login(ctx, "garmin", request, _Prompter(ctx, prompt=not no_prompt))
 
 
 def _auth_strava(ctx: Ctx, client_id: str | None, code: str | None, no_browser: bool, timeout: float) -> None:
-    from healthcache.sources import strava, tokens
+    from healthcache.sources.strava.oauth import StravaLogin
+
+    _login(
+        ctx,
+        "strava",
+        StravaLogin(client_id=client_id, code=code, timeout=timeout),
+        _Prompter(ctx, browser=not no_browser),
+    )
+
+
+def _login(ctx: Ctx, service: str, request: Any, prompter: _Prompter) -> None:
+    from healthcache.sources.protocol import get_source
 
     _quiet_client_logs()
-    paths, config = ctx.paths, ctx.config()
-    saved = tokens.read_json(tokens.strava_tokens_path(paths)) or {}
-    cid = client_id or os.environ.get(strava.ENV_CLIENT_ID) or saved.get("client_id") or config.sync.strava_client_id
-    if not cid:
-        cid = click.prompt("Strava client id (https://www.strava.com/settings/api)", err=True)
-    secret = os.environ.get(strava.ENV_CLIENT_SECRET) or saved.get("client_secret")
-    if not secret:
-        secret = click.prompt("Strava client secret", hide_input=True, err=True)
-    app = strava.app_credentials(config, {"client_id": cid, "client_secret": secret}, environ={})
-    assert app is not None
-    scope = None
-    if code:
-        strava.exchange_code(paths, config, app, strava.code_from(code))
-    else:
-        server = strava.CallbackServer(strava.new_state())
-        try:
-            url = strava.authorization_url(config, app, server.redirect_uri, server.state)
-            click.echo(f"Open this address to let healthcache read your Strava activities:\n{url}", err=True)
-            if not no_browser:
-                import webbrowser
-
-                webbrowser.open(url)
-            answer = server.wait(timeout)
-        finally:
-            server.close()
-        if answer.error or not answer.code:
-            raise UsageError(f"Strava did not grant access ({answer.error or 'no code'})")
-        scope = answer.scope
-        strava.exchange_code(paths, config, app, answer.code, scope=scope)
-    if strava.missing_scope(scope):
-        ctx.warn("warning: Strava granted no activity scope; sync will be refused. Run auth again and allow it.")
-    _logged_in(ctx, "strava", tokens.strava_tokens_path(paths))
+    result = get_source(service).login(ctx.paths, ctx.config(), request, prompter)
+    ctx.emit(result.as_dict(), result.reason)
 
 
 # --------------------------------------------------------------------------- backfill-hr

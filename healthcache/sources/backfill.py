@@ -24,20 +24,20 @@ import msgspec
 from healthcache import state
 from healthcache.errors import AuthRequired, HealthcacheError, SourceError
 from healthcache.ingest import ingest
-from healthcache.model.records import Activity, SourceRecord
-from healthcache.normalise import normaliser
-from healthcache.sources.base import (
+from healthcache.model.records import Activity, HRSplit, SourceRecord
+from healthcache.sources import registry
+from healthcache.sources.http import RateLimited
+from healthcache.sources.protocol import Session, get_source
+from healthcache.sources.sync import Opener, open_session
+from healthcache.sources.sync_state import (
     BACKFILL_STATE,
-    SOURCES,
     BackfillState,
-    RateLimited,
     SourceState,
     load_state,
     skip_reason,
     update_states_locked,
     write_states,
 )
-from healthcache.sources.sync import Opener, Session, is_configured, open_session
 from healthcache.store import SaveResult, Store, Transaction
 from healthcache.timeutil import now_utc, utc_iso
 
@@ -51,7 +51,7 @@ Progress = Callable[[int, int, str], None]
 class BackfillOptions:
     days: int | None = None
     limit: int | None = None
-    sources: tuple[str, ...] = SOURCES
+    sources: tuple[str, ...] = field(default_factory=registry.names)
 
 
 @dataclass
@@ -83,19 +83,11 @@ class BackfillReport:
         }
 
 
-def has_hr(source: str, raw: Any) -> bool:
-    """Whether the source's own summary says there is heart rate to fetch."""
-    if not isinstance(raw, dict):
-        return False
-    if source == "strava":
-        return raw.get("has_heartrate") is True or raw.get("average_heartrate") is not None
-    return raw.get("averageHR") is not None or raw.get("hasHeartRate") is True
-
-
 def candidates(
     activities: list[Activity], *, since: str | None, sources: tuple[str, ...], no_hr: dict[str, str]
 ) -> list[tuple[Activity, str]]:
     """(activity, source to ask) for activities lacking splits, newest first.  Pure."""
+    has_hr = {source: get_source(source).has_hr for source in sources}
     out: list[tuple[Activity, str]] = []
     for act in reversed(activities):
         if act.hr_splits:
@@ -104,7 +96,7 @@ def candidates(
             continue
         for source in sources:
             sid = act.source_ids.get(source)
-            if sid is None or f"{source}:{sid}" in no_hr or not has_hr(source, act.raw.get(source)):
+            if sid is None or f"{source}:{sid}" in no_hr or not has_hr[source](act.raw.get(source)):
                 continue
             out.append((act, source))
             break
@@ -122,35 +114,62 @@ def backfill_hr(
     on_wait: Callable[[str | None], None] | None = None,
 ) -> BackfillReport:
     started = time.perf_counter()
-    paths, config = store.paths, store.config
     report = BackfillReport()
     now = clock()
-    done_state = state.load(paths, BACKFILL_STATE, BackfillState, BackfillState())
+    done_state = state.load(store.paths, BACKFILL_STATE, BackfillState, BackfillState())
     since = utc_iso(now - timedelta(days=options.days)) if options.days else None
     cache = store.read().cache
     todo = candidates(cache.activities, since=since, sources=options.sources, no_hr=done_state.no_hr)
     if options.limit is not None:
         todo = todo[: options.limit]
     report.candidates = len(todo)
+    run = _Backfill(store, report, clock, opener, lock_timeout, on_wait)
+    try:
+        for i, (act, source) in enumerate(todo, 1):
+            run.fill(act, source)
+            if on_progress is not None:
+                on_progress(i, len(todo), f"{source}:{act.source_ids[source]}")
+            if len(run.pending) >= BATCH:
+                run.flush()
+        run.flush()
+    finally:
+        run.close()
+        report.seconds = time.perf_counter() - started
+    if not report.exit_code and (report.failed or report.not_reached):
+        report.exit_code = 1  # something is left to do: cron should hear of it
+    return report
 
-    open_ = opener or (lambda s: open_session(s, paths, config, clock))
-    sessions: dict[str, Session] = {}
-    errors_in_row: dict[str, int] = {}
-    pending: list[SourceRecord] = []
-    new_no_hr: dict[str, str] = {}
-    limits: dict[str, RateLimited] = {}
 
-    def usable(source: str) -> bool:
+@dataclass
+class _Backfill:
+    """One backfill run: the sessions it opened, what waits to be saved, what it learnt."""
+
+    store: Store
+    report: BackfillReport
+    clock: Callable[[], datetime]
+    opener: Opener | None
+    lock_timeout: float | None
+    on_wait: Callable[[str | None], None] | None
+    sessions: dict[str, Session] = field(default_factory=dict)
+    errors_in_row: dict[str, int] = field(default_factory=dict)
+    pending: list[SourceRecord] = field(default_factory=list)
+    new_no_hr: dict[str, str] = field(default_factory=dict)
+    limits: dict[str, RateLimited] = field(default_factory=dict)
+
+    def usable(self, source: str) -> bool:
+        """Whether ``source`` can be asked: not stopped, not rate limited, set up, its login resumed."""
+        report, paths = self.report, self.store.paths
         if source in report.stopped:
             return False
-        if source in sessions:
+        if source in self.sessions:
             return True
-        why = skip_reason(load_state(paths, source), clock(), 0, force=True)
-        if why is None and opener is None and not is_configured(paths, source):
+        why = skip_reason(load_state(paths, source), self.clock(), 0, force=True)
+        if why is None and self.opener is None and not get_source(source).is_configured(paths):
             why = f"not set up; run healthcache auth {source}"
         if why is None:
             try:
-                sessions[source] = open_(source)
+                open_ = self.opener or (lambda s: open_session(s, paths, self.store.config, self.clock))
+                self.sessions[source] = open_(source)
             except HealthcacheError as exc:
                 why = exc.message
         if why is not None:
@@ -158,81 +177,87 @@ def backfill_hr(
             return False
         return True
 
-    def flush() -> None:
-        if not pending and not new_no_hr and not limits:
+    def fill(self, act: Activity, source: str) -> None:
+        """Ask ``source`` for the activity's HR samples and queue what they give."""
+        report = self.report
+        sid = act.source_ids[source]
+        key = f"{source}:{sid}"
+        if not self.usable(source):
+            report.not_reached += 1
             return
-        updates = _state_updates(new_no_hr, limits, clock)
+        splits = self._splits(source, sid, key, act.raw.get(source))
+        if splits is None:
+            return
+        if not splits:
+            self.new_no_hr[key] = utc_iso(self.clock())
+            report.no_hr += 1
+            return
+        try:
+            record = get_source(source).normalise(act.raw[source])
+        except (KeyError, TypeError, ValueError) as exc:
+            report.failed += 1
+            report.errors.append(f"{key}: stored payload unusable: {exc}")
+        else:
+            self.pending.append(msgspec.structs.replace(record, hr_splits=splits))
+            report.filled += 1
+
+    def _splits(self, source: str, sid: str, key: str, raw: Any) -> list[HRSplit] | None:
+        """The splits, or None when the source failed (counted, and the source stopped when it must)."""
+        report = self.report
+        try:
+            splits = self.sessions[source].hr_splits(sid, raw)
+        except RateLimited as exc:
+            report.stopped[source] = exc.message
+            self.limits[source] = exc
+            report.not_reached += 1
+            return None
+        except AuthRequired as exc:
+            report.stopped[source] = str(exc)
+            report.not_reached += 1
+            report.exit_code = exc.exit_code
+            return None
+        except SourceError as exc:
+            report.failed += 1
+            report.errors.append(f"{key}: {exc.message}")
+            self.errors_in_row[source] = self.errors_in_row.get(source, 0) + 1
+            if self.errors_in_row[source] >= MAX_CONSECUTIVE_ERRORS:
+                report.stopped[source] = f"{MAX_CONSECUTIVE_ERRORS} failures in a row; last: {exc.message}"
+            return None
+        self.errors_in_row[source] = 0
+        return splits
+
+    def flush(self) -> None:
+        """Save what is queued (with the state, after the save), or only the state when nothing is."""
+        if not self.pending and not self.new_no_hr and not self.limits:
+            return
+        updates = _state_updates(self.new_no_hr, self.limits, self.clock)
         kinds = {BACKFILL_STATE: (BackfillState, BackfillState())}
-        if pending:
+        if self.pending:
 
             def after_save(tx: Transaction, save: SaveResult) -> None:
                 write_states(tx.paths, updates, kinds=kinds)
 
-            result = ingest(store, pending, lock_timeout=lock_timeout, on_wait=on_wait, after_save=after_save)
+            result = ingest(
+                self.store, self.pending, lock_timeout=self.lock_timeout, on_wait=self.on_wait, after_save=after_save
+            )
             if result.save is not None and result.save.changed:
-                report.saves += 1
+                self.report.saves += 1
         else:
-            update_states_locked(paths, updates, kinds=kinds, lock_timeout=lock_timeout, on_wait=on_wait)
-        pending.clear()
-        new_no_hr.clear()
-        limits.clear()
+            update_states_locked(
+                self.store.paths, updates, kinds=kinds, lock_timeout=self.lock_timeout, on_wait=self.on_wait
+            )
+        self.pending.clear()
+        self.new_no_hr.clear()
+        self.limits.clear()
 
-    try:
-        for i, (act, source) in enumerate(todo, 1):
-            sid = act.source_ids[source]
-            key = f"{source}:{sid}"
-            if not usable(source):
-                report.not_reached += 1
-            else:
-                try:
-                    splits = sessions[source].hr_splits(sid, act.raw.get(source))
-                    errors_in_row[source] = 0
-                except RateLimited as exc:
-                    report.stopped[source] = exc.message
-                    limits[source] = exc
-                    report.not_reached += 1
-                    splits = None
-                except AuthRequired as exc:
-                    report.stopped[source] = str(exc)
-                    report.not_reached += 1
-                    report.exit_code = exc.exit_code
-                    splits = None
-                except SourceError as exc:
-                    report.failed += 1
-                    report.errors.append(f"{key}: {exc.message}")
-                    errors_in_row[source] = errors_in_row.get(source, 0) + 1
-                    if errors_in_row[source] >= MAX_CONSECUTIVE_ERRORS:
-                        report.stopped[source] = f"{MAX_CONSECUTIVE_ERRORS} failures in a row; last: {exc.message}"
-                    splits = None
-                else:
-                    if splits:
-                        try:
-                            record = normaliser(source)(act.raw[source])
-                        except (KeyError, TypeError, ValueError) as exc:
-                            report.failed += 1
-                            report.errors.append(f"{key}: stored payload unusable: {exc}")
-                        else:
-                            pending.append(msgspec.structs.replace(record, hr_splits=splits))
-                            report.filled += 1
-                    else:
-                        new_no_hr[key] = utc_iso(clock())
-                        report.no_hr += 1
-            if on_progress is not None:
-                on_progress(i, len(todo), key)
-            if len(pending) >= BATCH:
-                flush()
-        flush()
-    finally:
-        for session in sessions.values():
-            report.requests += session.requests
+    def close(self) -> None:
+        """Count the requests and keep renewed tokens of every session opened."""
+        for session in self.sessions.values():
+            self.report.requests += session.requests
             try:
                 session.close()
             except Exception as exc:
-                report.errors.append(f"{session.name}: could not save the renewed login: {exc}")
-        report.seconds = time.perf_counter() - started
-    if not report.exit_code and (report.failed or report.not_reached):
-        report.exit_code = 1  # something is left to do: cron should hear of it
-    return report
+                self.report.errors.append(f"{session.name}: could not save the renewed login: {exc}")
 
 
 def _state_updates(

@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -38,17 +38,16 @@ from healthcache.errors import (
     SourceError,
 )
 from healthcache.freshness import decide, held_keys, needs_check
-from healthcache.model.records import HRSplit, SourceRecord
-from healthcache.normalise import normaliser
+from healthcache.model.records import SourceRecord
 from healthcache.outcome import Failure, Outcome, exit_status
-from healthcache.sources.base import (
+from healthcache.sources import registry
+from healthcache.sources.http import RateLimited
+from healthcache.sources.protocol import Session, get_source
+from healthcache.sources.report import StepReport, describe_failure
+from healthcache.sources.sync_state import (
     SEEN_KEEP_DAYS,
-    SOURCES,
-    RateLimited,
     Seen,
     SourceState,
-    StepReport,
-    describe_failure,
     load_state,
     payload_digest,
     skip_reason,
@@ -62,51 +61,18 @@ if TYPE_CHECKING:  # the skip path must stay cheap: merge, ingest and the store 
     from healthcache.store import SaveResult, Store, Transaction
 
 
-class Session(Protocol):
-    """A resumed source login (``GarminSession``, ``StravaSession``)."""
-
-    name: str
-
-    @property
-    def requests(self) -> int: ...
-
-    def pages(self, start: datetime, end: datetime) -> Any: ...
-
-    def hr_splits(self, source_id: str, raw: Any = None) -> list[HRSplit]: ...
-
-    def close(self) -> None: ...
-
-
 Opener = Callable[[str], Session]
-
-
-def is_configured(paths: Paths, source: str) -> bool:
-    if source == "garmin":
-        from healthcache.sources import garmin
-
-        return garmin.is_configured(paths)
-    from healthcache.sources import strava
-
-    return strava.is_configured(paths)
 
 
 def open_session(source: str, paths: Paths, config: Config, clock: Callable[[], datetime] = now_utc) -> Session:
     """Resume the saved login of ``source`` (this is where a client library is imported)."""
-    if source == "garmin":
-        from healthcache.sources import garmin
-
-        return garmin.resume(paths, config, clock=clock)
-    if source == "strava":
-        from healthcache.sources import strava
-
-        return strava.resume(paths, config, clock=clock)
-    raise SourceError(f"unknown source {source!r}")
+    return get_source(source).resume(paths, config, clock=clock)
 
 
 @dataclass(frozen=True)
 class SyncOptions:
     days: int = 7
-    sources: tuple[str, ...] = SOURCES
+    sources: tuple[str, ...] = field(default_factory=registry.names)
     explicit: bool = False  # sources named by the user: a missing login is then an error
     dry_run: bool = False
     force: bool = False
@@ -166,9 +132,10 @@ def sync(
 ) -> SyncResult:
     """Sync every requested source; never raises for one source's failure."""
     result = SyncResult(dry_run=options.dry_run)
-    planned: dict[str, list[SourceRecord]] = {}  # dry run: every source's records, merged together at the end
+    run = _Run(store, options, clock, opener, lock_timeout, on_wait)
+    planned = run.planned
     for source in options.sources:
-        step, code = _sync_source(store, source, options, clock, opener, lock_timeout, on_wait, planned)
+        step, code = _sync_source(run, source)
         result.steps.append(step)
         if code:
             result.exit_codes[source] = code
@@ -181,6 +148,19 @@ def sync(
             mine = [e for e in preview.report.entries if e.key.startswith(f"{step.source}:")]
             _record_result(step, mine, None, planned.get(step.source, []))
     return result
+
+
+@dataclass
+class _Run:
+    """What every source's step of one ``sync`` shares."""
+
+    store: Store
+    options: SyncOptions
+    clock: Callable[[], datetime]
+    opener: Opener | None
+    lock_timeout: float | None
+    on_wait: Callable[[str | None], None] | None
+    planned: dict[str, list[SourceRecord]] = field(default_factory=dict)  # dry run: merged together at the end
 
 
 @dataclass
@@ -215,15 +195,15 @@ def _fetch(
 
 def _normalise(source: str, raws: Sequence[Any], report: StepReport) -> tuple[list[SourceRecord], dict[str, Seen]]:
     """Records and their payload digests; bad payloads are counted and named, not fatal."""
-    norm = normaliser(source)
+    src = get_source(source)
     by_id: dict[str, SourceRecord] = {}
     digests: dict[str, Seen] = {}
     for raw in raws:
         try:
-            record = norm(raw)
+            record = src.normalise(raw)
         except (KeyError, TypeError, ValueError) as exc:
             report.skipped += 1
-            ident = raw.get("activityId", raw.get("id", "?")) if isinstance(raw, dict) else "?"
+            ident = raw.get(src.id_key, "?") if isinstance(raw, dict) else "?"
             report.errors.append(f"{source}:{ident}: unusable payload: {exc}")
             continue
         by_id[record.source_id] = record  # a page overlap repeats a record: keep the last
@@ -263,20 +243,11 @@ def _record_result(
             )
 
 
-def _sync_source(
-    store: Store,
-    source: str,
-    options: SyncOptions,
-    clock: Callable[[], datetime],
-    opener: Opener | None,
-    lock_timeout: float | None,
-    on_wait: Callable[[str | None], None] | None,
-    planned: dict[str, list[SourceRecord]],
-) -> tuple[StepReport, int]:
+def _sync_source(run: _Run, source: str) -> tuple[StepReport, int]:
     started = time.perf_counter()
     report = StepReport(source=source)
     try:
-        return _run_source(store, source, options, clock, opener, lock_timeout, on_wait, report, planned), 0
+        return _run_source(run, source, report), 0
     except HealthcacheError as exc:
         report.status = "rate_limited" if isinstance(exc, RateLimited) else "failed"
         report.reason = str(exc)
@@ -286,125 +257,178 @@ def _sync_source(
         report.seconds = time.perf_counter() - started
 
 
-def _run_source(
-    store: Store,
-    source: str,
-    options: SyncOptions,
-    clock: Callable[[], datetime],
-    opener: Opener | None,
-    lock_timeout: float | None,
-    on_wait: Callable[[str | None], None] | None,
-    report: StepReport,
-    planned: dict[str, list[SourceRecord]],
-) -> StepReport:
-    paths, config = store.paths, store.config
-    now = clock()
-    st = load_state(paths, source)
-    reason = skip_reason(st, now, config.sync.min_interval_minutes, force=options.force)
+def _gate(run: _Run, source: str, now: datetime, st: SourceState, report: StepReport) -> bool:
+    """Whether to ask ``source`` at all; when not, ``report`` says why (no request, no client)."""
+    paths, config = run.store.paths, run.store.config
+    reason = skip_reason(st, now, config.sync.min_interval_minutes, force=run.options.force)
     if reason is not None:
         report.status, report.reason = "skipped", reason
-        return report
-    if opener is None and not is_configured(paths, source):
-        if options.explicit:
+        return False
+    if run.opener is None and not get_source(source).is_configured(paths):
+        if run.options.explicit:
             raise AuthRequired(f"no {source} login is saved", hint=f"Log in with: healthcache auth {source}")
         report.status = "not_configured"
         report.reason = f"not set up; run healthcache auth {source} to add it"
-        return report
+        return False
+    return True
 
-    start = now - timedelta(days=options.days)
-    open_ = opener or (lambda s: open_session(s, paths, config, clock))
-    fetched, _ = _fetch(source, open_, start, now, report)
-    report.requests = fetched.requests
-    records, digests = _normalise(source, fetched.raws, report)
-    report.seen = len(fetched.raws)
-    error = fetched.error
-    rejected = report.skipped > 0
-    stamp = utc_iso(clock(), micro=True)
 
-    horizon = utc_iso(now - timedelta(days=max(options.days, SEEN_KEEP_DAYS)))
+@dataclass(frozen=True)
+class _NextState:
+    """How this run rewrites the source's state, given what it fetched and how that went."""
 
-    def update(
-        current: SourceState, merged: dict[str, Seen], held: frozenset[str] | None, lineage: str | None
+    source: str
+    stamp: str  # when the run ended (last_attempt, last_success)
+    start: datetime
+    now: datetime
+    horizon: str  # digests of activities that started before this are forgotten
+    error: HealthcacheError | None
+    rejected: bool
+    problems: tuple[str, ...]  # the first unusable payloads, for last_error
+
+    def __call__(
+        self, current: SourceState, merged: dict[str, Seen], held: frozenset[str] | None, lineage: str | None
     ) -> SourceState:
         """The state after this run; ``held``: the cache's record keys, when known, to drop what it lacks;
         ``lineage``: the lineage the kept entries were checked against (None: keep the recorded one)."""
         seen = {
             sid: entry
             for sid, entry in current.seen.items()
-            if entry.start >= horizon and (held is None or f"{source}:{sid}" in held)
+            if entry.start >= self.horizon and (held is None or f"{self.source}:{sid}" in held)
         }
         seen.update(merged)
-        changes: dict[str, Any] = {"last_attempt": stamp, "seen": seen}
+        changes: dict[str, Any] = {"last_attempt": self.stamp, "seen": seen}
         if lineage is not None:
             changes["lineage"] = lineage
-        if error is None and not rejected:
+        if self.error is None and not self.rejected:
             changes.update(
-                last_success=stamp,
+                last_success=self.stamp,
                 last_error=None,
-                window_start=utc_iso(start),
-                window_end=utc_iso(now),
+                window_start=utc_iso(self.start),
+                window_end=utc_iso(self.now),
                 rate_limited_until=None,
                 rate_limit_reason=None,
             )
         else:
-            problems = [describe_failure(source, error)] if error is not None else []
-            problems += report.errors[:3]
-            changes["last_error"] = "; ".join(problems)
-        if isinstance(error, RateLimited):
-            changes["rate_limited_until"] = utc_iso(error.until)
-            changes["rate_limit_reason"] = error.message
+            problems = [describe_failure(self.source, self.error)] if self.error is not None else []
+            changes["last_error"] = "; ".join([*problems, *self.problems])
+        if isinstance(self.error, RateLimited):
+            changes["rate_limited_until"] = utc_iso(self.error.until)
+            changes["rate_limit_reason"] = self.error.message
         return msgspec.structs.replace(current, **changes)
 
+
+@dataclass
+class _Known:
+    """Which fetched records the cache already holds unchanged, and whether the cache had to be read to say."""
+
+    all_known: bool
+    held: frozenset[str] | None = None  # the cache's record keys, when it was read
+    checked_at: str | None = None  # the lineage of the cache ``held`` was read from, when it is trusted
+
+
+def _known(
+    run: _Run, st: SourceState, records: list[SourceRecord], digests: dict[str, Seen], report: StepReport
+) -> _Known:
+    """Decide, without the cache when the state can be believed, whether anything fetched is new."""
     from healthcache.store import trusted_lineage
 
+    paths = run.store.paths
     unchanged = {r.source_id: st.seen.get(r.source_id) == digests[r.source_id] for r in records}
     trusted = trusted_lineage(paths)
-    held: frozenset[str] | None = None
-    checked_at: str | None = None  # the lineage of the cache ``held`` was read from, when it is trusted
+    known = _Known(all_known=False)
     if any(unchanged.values()) and needs_check(st.lineage, trusted):
         # The state was not written for this cache (restored, changed outside): check it against the cache.
-        held = held_keys(store.read().cache)
-        checked_at = trusted if trusted is not None and trusted_lineage(paths) == trusted else None
-    decisions = [decide(unchanged[r.source_id], [r.key], held) for r in records]
-    known = bool(records) and not any(d.open for d in decisions)
-    if held is not None:
+        known.held = held_keys(run.store.read().cache)
+        known.checked_at = trusted if trusted is not None and trusted_lineage(paths) == trusted else None
+    decisions = [decide(unchanged[r.source_id], [r.key], known.held) for r in records]
+    known.all_known = bool(records) and not any(d.open for d in decisions)
+    if known.held is not None:
         again = sum(1 for d in decisions if d.missing)
         report.notes.append(
             "the cache is not the one the sync state describes (restored or changed since): "
             f"checked {sum(unchanged.values())} known payload(s) against it, {again} to merge again"
         )
+    return known
 
+
+def _run_source(run: _Run, source: str, report: StepReport) -> StepReport:
+    paths, config, clock, options = run.store.paths, run.store.config, run.clock, run.options
+    now = clock()
+    st = load_state(paths, source)
+    if not _gate(run, source, now, st, report):
+        return report
+
+    start = now - timedelta(days=options.days)
+    open_ = run.opener or (lambda s: open_session(s, paths, config, clock))
+    fetched, _ = _fetch(source, open_, start, now, report)
+    report.requests = fetched.requests
+    records, digests = _normalise(source, fetched.raws, report)
+    report.seen = len(fetched.raws)
+    update = _NextState(
+        source=source,
+        stamp=utc_iso(clock(), micro=True),
+        start=start,
+        now=now,
+        horizon=utc_iso(now - timedelta(days=max(options.days, SEEN_KEEP_DAYS))),
+        error=fetched.error,
+        rejected=report.skipped > 0,
+        problems=tuple(report.errors[:3]),
+    )
+    known = _known(run, st, records, digests, report)
     if options.dry_run:
-        planned[source] = records  # merged with the other sources' in one preview by ``sync``
+        run.planned[source] = records  # merged with the other sources' in one preview by ``sync``
         report.status = "dry_run"
-    elif records and not known:
-        from healthcache.ingest import ingest
-
-        def after_save(tx: Transaction, save: SaveResult) -> None:
-            # Only what the saved cache really holds counts as merged, whatever the
-            # merge decided for it (an ambiguous record may have been left out); and
-            # only what it holds stays in ``seen``, now checked against this very cache.
-            saved_keys = held_keys(tx.cache)
-            merged = {sid: d for sid, d in digests.items() if f"{source}:{sid}" in saved_keys}
-            lineage = save.lineage or tx.lineage
-            write_states(tx.paths, {source: lambda cur: update(cur, merged, saved_keys, lineage)})
-
-        result = ingest(store, records, lock_timeout=lock_timeout, on_wait=on_wait, after_save=after_save)
-        _record_result(report, result.report.entries, result.save, records)
+    elif records and not known.all_known:
+        _merge(run, source, records, digests, update, report)
     else:
-        # Nothing new (or nothing fetched): bookkeeping only; the cache is not read.
-        report.unchanged = len(records) if known else 0
+        _bookkeeping(run, source, records, known, update, report)
 
-        def bookkeeping(cur: SourceState) -> SourceState:
-            # The checked entries are blessed with the lineage only if the cache is still the one checked.
-            lineage = checked_at if checked_at is not None and trusted_lineage(paths) == checked_at else None
-            return update(cur, {}, held, lineage)
-
-        update_states_locked(paths, {source: bookkeeping}, lock_timeout=lock_timeout, on_wait=on_wait)
-
-    if error is not None:
-        raise error
-    if rejected:
+    if fetched.error is not None:
+        raise fetched.error
+    if update.rejected:
         report.status = "failed"
         report.reason = f"{report.skipped} record(s) with unusable payloads were skipped"
     return report
+
+
+def _merge(
+    run: _Run,
+    source: str,
+    records: list[SourceRecord],
+    digests: dict[str, Seen],
+    update: _NextState,
+    report: StepReport,
+) -> None:
+    """Merge, guard, back up and save; the state is written in the same lock, after the save."""
+    from healthcache.ingest import ingest
+
+    def after_save(tx: Transaction, save: SaveResult) -> None:
+        # Only what the saved cache really holds counts as merged, whatever the
+        # merge decided for it (an ambiguous record may have been left out); and
+        # only what it holds stays in ``seen``, now checked against this very cache.
+        saved_keys = held_keys(tx.cache)
+        merged = {sid: d for sid, d in digests.items() if f"{source}:{sid}" in saved_keys}
+        lineage = save.lineage or tx.lineage
+        write_states(tx.paths, {source: lambda cur: update(cur, merged, saved_keys, lineage)})
+
+    result = ingest(run.store, records, lock_timeout=run.lock_timeout, on_wait=run.on_wait, after_save=after_save)
+    _record_result(report, result.report.entries, result.save, records)
+
+
+def _bookkeeping(
+    run: _Run, source: str, records: list[SourceRecord], known: _Known, update: _NextState, report: StepReport
+) -> None:
+    """Nothing new (or nothing fetched): only the state file is written; the cache is not read."""
+    from healthcache.store import trusted_lineage
+
+    report.unchanged = len(records) if known.all_known else 0
+    paths = run.store.paths
+
+    def bookkeeping(cur: SourceState) -> SourceState:
+        # The checked entries are blessed with the lineage only if the cache is still the one checked.
+        checked = known.checked_at
+        lineage = checked if checked is not None and trusted_lineage(paths) == checked else None
+        return update(cur, {}, known.held, lineage)
+
+    update_states_locked(paths, {source: bookkeeping}, lock_timeout=run.lock_timeout, on_wait=run.on_wait)

@@ -104,9 +104,9 @@ def no_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries and login pauses without real sleeping (the code paths still run)."""
     import garminconnect.client.sso as sso
 
-    from healthcache.sources import base
+    from healthcache.sources import retry
 
-    monkeypatch.setattr(base, "RETRY_BASE_SECONDS", 0.0)
+    monkeypatch.setattr(retry, "RETRY_BASE_SECONDS", 0.0)
     monkeypatch.setattr(sso, "time", SimpleNamespace(sleep=lambda seconds: None))
 
 
