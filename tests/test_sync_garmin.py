@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from healthcache.sources import tokens
+import pytest
+
+from healthcache.sources import retry, tokens
 from tests.fakes import payloads
 from tests.fakes.garmin_server import LIST_PATH, TOKEN_PATH
 
@@ -100,6 +102,21 @@ def test_server_errors_are_retried_then_succeed(ws: Workspace) -> None:
     r = ws.cli("sync", "--source", "garmin")
     assert r.code == 0, r.err
     assert len(ws.garmin.paths(LIST_PATH)) == 2 + 2  # two failures, then a page and the empty page
+    assert len(garmin_keys(ws)) == 5
+
+
+def test_retry_after_sets_the_wait_and_one_rule_retries_garmin_too(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(retry, "pause", waits.append)
+    seed(ws, 5)
+    ws.login_garmin()
+    ws.garmin.fail(LIST_PATH, 503, {"message": "Service Unavailable"}, headers={"Retry-After": "4"}, times=2)
+    r = ws.cli("sync", "--source", "garmin")
+    assert r.code == 0, r.err
+    assert waits == [4.0, 4.0]
+    assert len(ws.garmin.paths(LIST_PATH)) == 2 + 2
     assert len(garmin_keys(ws)) == 5
 
 

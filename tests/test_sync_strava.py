@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import msgspec
+import pytest
 
-from healthcache.sources import tokens
+from healthcache.sources import retry, tokens
 from healthcache.sources.strava.budget import next_quarter_hour, next_utc_midnight
 from healthcache.sources.sync_state import load_state, update_states_locked
 from healthcache.timeutil import utc_iso
@@ -190,6 +191,34 @@ def test_persistent_server_errors_fail_after_a_few_attempts(ws: Workspace) -> No
     assert r.code == 1
     assert "HTTP 503 (after 3 attempts)" in r.err
     assert ws.strava.paths(LIST) == [LIST] * 3
+    assert ws.cache_stat() is None
+
+
+def test_retry_after_sets_the_wait_of_a_retried_server_error(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(retry, "pause", waits.append)
+    seed(ws, 4)
+    ws.login_strava()
+    ws.strava.fail(LIST, 503, {"message": "Service Unavailable"}, headers={"Retry-After": "7"}, times=1)
+    r = ws.cli("sync", "--source", "strava")
+    assert r.code == 0, r.err
+    assert waits == [7.0]  # the server's word, not the doubling wait (0 s in tests)
+    assert ws.strava.paths(LIST) == [LIST] * 2
+    assert len(strava_ids(ws)) == 4
+
+
+def test_a_retry_after_longer_than_a_run_waits_is_not_waited_for(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(retry, "pause", waits.append)
+    seed(ws, 4)
+    ws.login_strava()
+    ws.strava.fail(LIST, 503, {"message": "Service Unavailable"}, headers={"Retry-After": "3600"}, times=99)
+    r = ws.cli("sync", "--source", "strava")
+    assert r.code == 1
+    assert "HTTP 503 (after 1 attempt; it asked to wait 3600 s)" in r.err
+    assert waits == [] and ws.strava.paths(LIST) == [LIST]
     assert ws.cache_stat() is None
 
 

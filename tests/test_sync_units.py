@@ -345,6 +345,44 @@ def test_retry_call_retries_only_what_it_is_told_to() -> None:
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120.0),
+        (" 0 ", 0.0),
+        ("Wed, 01 May 2024 12:00:30 GMT", 30.0),  # an HTTP date: the time left until then
+        ("Wed, 01 May 2024 11:00:00 GMT", 0.0),  # already past: no wait
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_retry_after_reads_seconds_and_http_dates(value: str | None, seconds: float | None) -> None:
+    assert retry.parse_retry_after(value, datetime(2024, 5, 1, 12, 0, tzinfo=UTC)) == seconds
+
+
+def test_retry_waits_the_servers_retry_after_else_doubles() -> None:
+    class Busy(Exception):
+        def __init__(self, after: str | None) -> None:
+            self.response = type("R", (), {"headers": {"Retry-After": after} if after else {}})()
+
+    answers: list[Exception | str] = [Busy("3"), Busy(None), "ok"]
+    waits: list[float] = []
+
+    def call() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert retry.call(call, lambda e: isinstance(e, Busy), retries=2, base_seconds=0.5, sleep=waits.append) == "ok"
+    assert waits == [3.0, 1.0]  # the server's 3 s, then the doubling rule's second wait
+    answers[:] = [Busy("600"), "ok"]
+    with pytest.raises(Busy):  # longer than a run waits: reported now, the next run tries again
+        retry.call(call, lambda e: isinstance(e, Busy), retries=2, base_seconds=0.5, sleep=waits.append)
+    assert waits == [3.0, 1.0]
+
+
 def test_payload_digest_sees_any_change() -> None:
     raw = payloads.garmin_activity(1, START)
     same = json.loads(json.dumps(raw))

@@ -194,7 +194,7 @@ class StravaSession:
 
     # -- errors
 
-    def _translate(self, exc: BaseException) -> BaseException:
+    def _translate(self, exc: BaseException, attempts: int = 1) -> BaseException:
         import requests
         from stravalib import exc as sexc
 
@@ -221,7 +221,11 @@ class StravaSession:
                     hint="The login may lack the activity:read_all scope; " + LOGIN_HINT,
                 )
             if isinstance(status, int) and status >= 500:
-                return SourceError(f"Strava failed with HTTP {status} (after {1 + retry.RETRIES} attempts)")
+                asked = retry.retry_after(exc)
+                wait = f"; it asked to wait {asked:.0f} s" if asked is not None else ""
+                return SourceError(
+                    f"Strava failed with HTTP {status} (after {attempts} attempt{'s' * (attempts != 1)}{wait})"
+                )
             return SourceError(f"Strava refused the request (HTTP {status})")
         if isinstance(exc, requests.JSONDecodeError | ValueError):
             return SourceError("Strava sent a reply that is not valid JSON")
@@ -230,10 +234,17 @@ class StravaSession:
         return exc
 
     def _call(self, func: Callable[[], Any]) -> Any:
+        attempts = 0
+
+        def attempt() -> Any:
+            nonlocal attempts
+            attempts += 1
+            return func()
+
         try:
-            return retry.call(func, retryable)
+            return retry.call(attempt, retryable)
         except Exception as exc:
-            mapped = self._translate(exc)
+            mapped = self._translate(exc, attempts)
             if mapped is exc:
                 raise
             raise mapped from exc
