@@ -6,6 +6,7 @@ import json
 import stat
 import threading
 import urllib.parse
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,8 @@ import pytest
 import requests
 
 from healthcache.sources import tokens
+from healthcache.sources.garmin import login as garmin_login
+from healthcache.sources.strava import oauth as strava_oauth
 from tests.fakes import payloads
 from tests.fakes.strava_server import CLIENT_ID, CLIENT_SECRET
 
@@ -137,6 +140,112 @@ def test_garmin_no_prompt_without_a_password_is_a_usage_error(ws: Workspace) -> 
 def test_mfa_code_without_a_pending_login_says_so(ws: Workspace) -> None:
     r = ws.cli("auth", "garmin", "--mfa-code", "123456", "--no-prompt")
     assert r.code == 2 and "--email" in r.err
+
+
+# --------------------------------------------------------------------------- the login steps, without a terminal
+
+
+@dataclass
+class Person:
+    """A ``Prompter`` that answers from a table (None: may not be asked) and records what it was asked."""
+
+    answers: dict[str, str | None]
+    asked: list[str] = field(default_factory=list)
+    told: list[str] = field(default_factory=list)
+
+    def ask(self, label: str, *, secret: bool = False) -> str | None:
+        self.asked.append(f"{label} (hidden)" if secret else label)
+        return self.answers.get(label)
+
+    def say(self, text: str) -> None:
+        self.told.append(text)
+
+    def show_url(self, url: str) -> None:
+        self.told.append(url)
+
+    def warn(self, text: str) -> None:
+        self.told.append(text)
+
+
+@pytest.mark.parametrize(
+    ("email", "code_offered", "pending", "start"),
+    [
+        (None, True, True, "finish_pending"),
+        ("a@b.c", True, True, "sign_in"),  # an email starts afresh, the code answers this login's MFA
+        (None, True, False, "sign_in"),  # nothing waits: sign in (and ask for the email)
+        (None, False, True, "sign_in"),
+    ],
+)
+def test_garmin_first_step(email: str | None, code_offered: bool, pending: bool, start: str) -> None:
+    looked: list[bool] = []
+
+    def waiting() -> bool:
+        looked.append(True)
+        return pending
+
+    chosen, why = garmin_login.first_step(email, code_offered, waiting)
+    assert chosen == start and why
+    assert looked == ([True] if code_offered and not email else [])  # the pending file is read only when it matters
+
+
+def test_garmin_login_steps_ask_through_the_prompter(ws: Workspace) -> None:
+    """The state machine the CLI used to hold: email, password, MFA, each asked only when needed."""
+    ws.garmin.mfa_code = "246810"
+    config = ws.store().config
+    person = Person({"Garmin email": ws.garmin.email, "Garmin password": ws.garmin.password})
+    waiting = garmin_login.login(ws.paths, config, garmin_login.GarminLogin(), person, environ={})
+    assert waiting.status == "needs_mfa" and waiting.as_dict() == {"source": "garmin", "status": "needs_mfa"}
+    assert person.asked == ["Garmin email", "Garmin password (hidden)", "Garmin sent a verification code; enter it"]
+    assert "--mfa-code" in waiting.reason and tokens.garmin_mfa_path(ws.paths).exists()
+    assert not tokens.garmin_tokens_path(ws.paths).exists()
+
+    later = Person({})
+    request = garmin_login.GarminLogin(code=lambda: "246810", code_offered=True)
+    done = garmin_login.login(ws.paths, config, request, later, environ={})
+    assert done.status == "ok" and done.tokens == tokens.garmin_tokens_path(ws.paths) and done.tokens.exists()
+    assert later.asked == [] and not tokens.garmin_mfa_path(ws.paths).exists()
+    assert ws.garmin.password not in json.dumps(done.as_dict()) + done.reason
+
+
+def test_garmin_login_steps_never_ask_what_was_given(ws: Workspace) -> None:
+    ws.garmin.mfa_code = "135790"
+    read: list[str] = []
+    request = garmin_login.GarminLogin(
+        email=ws.garmin.email,
+        password=lambda: read.append("password") or ws.garmin.password,
+        code=lambda: read.append("code") or "135790",
+    )
+    person = Person({})
+    result = garmin_login.login(ws.paths, ws.store().config, request, person, environ={})
+    assert result.status == "ok" and person.asked == []
+    assert read == ["password", "code"]  # standard input order: the password, then the code Garmin asked for
+    assert person.told == ["Logging in to Garmin Connect (this takes a few seconds) ..."]
+
+
+def test_strava_login_steps_ask_for_unknown_app_credentials(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, ca_bundle
+) -> None:
+    consent = requests.get(
+        f"https://{ws.strava.host}/oauth/authorize",
+        params={"client_id": CLIENT_ID, "redirect_uri": "http://127.0.0.1:9/callback", "state": "x"},
+        verify=str(ca_bundle),
+        allow_redirects=False,
+        timeout=10,
+    )
+    person = Person(
+        {
+            "Strava client id (https://www.strava.com/settings/api)": str(CLIENT_ID),
+            "Strava client secret": CLIENT_SECRET,
+        }
+    )
+    request = strava_oauth.StravaLogin(code=consent.headers["Location"])
+    result = strava_oauth.login(ws.paths, ws.store().config, request, person, environ={})
+    assert result.status == "ok" and result.tokens.exists()
+    assert person.asked == [
+        "Strava client id (https://www.strava.com/settings/api)",
+        "Strava client secret (hidden)",
+    ]
+    assert json.loads(result.tokens.read_text())["client_id"] == CLIENT_ID
 
 
 # --------------------------------------------------------------------------- Strava
