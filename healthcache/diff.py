@@ -351,13 +351,13 @@ def render(d: CacheDiff | CountsDiff, *, max_fields: int = 12, max_items: int = 
     """Human text; the JSON form is ``msgspec.to_builtins(d)``."""
     if isinstance(d, CountsDiff):
         lines = [f"{d.a} -> {d.b} ({d.note})"]
-        width = max(len(r.what) for r in d.rows)
-        for r in d.rows:
-            delta = r.b - r.a
+        width = max(len(row.what) for row in d.rows)
+        for row in d.rows:
+            delta = row.b - row.a
             lines.append(
-                f"  {r.what:<{width}}  {r.a:>8}  {r.b:>8}  {delta:+d}"
+                f"  {row.what:<{width}}  {row.a:>8}  {row.b:>8}  {delta:+d}"
                 if delta
-                else f"  {r.what:<{width}}  {r.a:>8}  {r.b:>8}"
+                else f"  {row.what:<{width}}  {row.a:>8}  {row.b:>8}"
             )
         return "\n".join(lines)
     lines = [f"{d.a} -> {d.b}: {summary_line(d)}"]

@@ -6,6 +6,7 @@ the library never calls ``sys.exit`` and callers can catch a precise type.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ class IntegrityRefused(HealthcacheError):
 
     exit_code = EXIT_INTEGRITY
 
-    def __init__(self, message: str, violations: list[object], *, hint: str | None = None) -> None:
+    def __init__(self, message: str, violations: Sequence[object], *, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.violations = violations
 

@@ -14,6 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from healthcache import backup, codec, guard
 from healthcache.config import Paths
 from healthcache.errors import CorruptInput
@@ -87,7 +89,7 @@ class VerifyReport:
             "activities": self.activities,
             "records": self.records,
             "strict": self.strict,
-            "baseline": None if self.baseline is None else codec.msgspec.to_builtins(self.baseline),
+            "baseline": None if self.baseline is None else msgspec.to_builtins(self.baseline),
             "baseline_recorded": self.baseline_recorded,
             "backups_checked": self.backups_checked,
             "problems": [{"kind": p.kind, "subject": p.subject, "detail": p.detail} for p in self.problems],

@@ -130,7 +130,7 @@ def _read_snapshot(store: Store) -> _Snapshot:
     raw = _raw_decoder.decode(data)
     items: list[CacheItem] = []
     for chunk in raw.activities:
-        m = _LEADING_ID.match(chunk)  # type: ignore[call-overload]
+        m = _LEADING_ID.match(chunk)
         items.append((m[1].decode() if m else _id_decoder.decode(chunk).id, chunk, content_hash(chunk)))
     return _Snapshot(sha256=sha, updated_at=raw.updated_at, items=items)
 

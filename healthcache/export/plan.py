@@ -177,6 +177,7 @@ def plan_export[P](
     orphans = [r.id for r in stored if r.id not in live]
     new_orphans = [r.id for r in stored if r.id not in live and not r.orphaned]
     notes = [schema.note] if schema.note else []
+    mark: list[str]
     if schema.builds_tables:
         # A rebuild is an exact image of the cache: orphan rows are not carried over.
         if orphans:

@@ -155,14 +155,14 @@ class PostgresMirror:
 
     def _exec(self, sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
         self.statements += 1
-        return self.conn.execute(sql.encode(), params)  # type: ignore[arg-type]
+        return self.conn.execute(sql.encode(), params)
 
     def _copy(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], counted: str | None) -> None:
         if not rows:
             return
         self.statements += 1
         cols = ", ".join(map(quote, columns))
-        with self.conn.cursor() as cur, cur.copy(f"COPY {quote(table)} ({cols}) FROM STDIN".encode()) as copy:  # type: ignore[arg-type]
+        with self.conn.cursor() as cur, cur.copy(f"COPY {quote(table)} ({cols}) FROM STDIN".encode()) as copy:
             for row in rows:
                 copy.write_row(row)
         if counted is not None:
@@ -292,7 +292,7 @@ class PostgresMirror:
     def write_meta(self, values: dict[str, str]) -> None:
         self.statements += 1
         with self.conn.cursor() as cur:
-            cur.executemany(tables.upsert_sql(tables.META, placeholder="%s").encode(), list(values.items()))  # type: ignore[arg-type]
+            cur.executemany(tables.upsert_sql(tables.META, placeholder="%s").encode(), list(values.items()))
 
     def commit(self) -> None:
         self._committing = True

@@ -272,7 +272,9 @@ class Merger:
             joined = msgspec.structs.replace(joined, joins=[*joined.joins, choice.decision])
         if joined is not choice.target:
             self.index.put(joined)
-        later = [(s.act.id, s.rule, s.note, False, self.decision(rec, s)) for s in strong]
+        later: list[tuple[str, Rule, str, bool, Join]] = [
+            (s.act.id, s.rule, s.note, False, self.decision(rec, s)) for s in strong
+        ]
         later += [(a.id, "heuristic", c.describe(), True, self.decision(rec, (c, a))) for c, a in choice.others]
         joined, absorbed = self.absorb_rest(joined, later, choice)
         self.note_external(rec, joined)

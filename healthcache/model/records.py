@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Final, Literal, Protocol
 
 import msgspec
 
 from healthcache.timeutil import UTC_PATTERN
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION: Final = 2
 
 # Field types with their constraints, shared by every record below.
 UtcTime = Annotated[str, msgspec.Meta(pattern=UTC_PATTERN)]

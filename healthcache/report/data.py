@@ -260,8 +260,9 @@ def lost_records(current: Cache, older: Iterable[tuple[str, Snapshot]]) -> list[
     (``restore --force``, or a file edited by hand) and is worth a look.
     """
     present: set[str] = set()
-    for item in (*current.activities, *current.tombstones):
-        present.update(item.record_keys())
+    for keyed in (current.activities, current.tombstones):
+        for item in keyed:
+            present.update(item.record_keys())
     lost: dict[str, Row] = {}
     for name, snap in older:
         held: set[str] = set()
