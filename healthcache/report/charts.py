@@ -13,6 +13,7 @@ command when they are missing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,124 +75,143 @@ def _every_fourth(weeks: list[str]) -> str:
     return f"indexof([{keep}], datum.value) >= 0 ? datum.value : ''"
 
 
-def specs(data: ReportData) -> list[tuple[str, str, list[Row], Any]]:
-    """(key, title, rows, altair chart) for every chart, in page order."""
-    alt, _ = require()
-    sport = alt.Color("sport:N", title="sport")
+Spec = tuple[str, str, list[Row], Any]  # key, title, rows, altair chart
 
-    def base(rows: list[Row]) -> Any:
-        return alt.Chart(alt.Data(values=rows)).properties(width=WIDTH, height=HEIGHT)
 
-    out: list[tuple[str, str, list[Row], Any]] = []
-    rows = data.weekly
-    out.append(
-        (
-            "weekly-distance",
-            f"Weekly distance per sport, {data.weekly_note}",
-            rows,
-            base(rows)
-            .mark_bar()
-            .encode(
-                # One band per week, all of the window's weeks even when empty; every 4th labelled.
-                x=alt.X(
-                    "week:O",
-                    title="week (Monday)",
-                    scale=alt.Scale(domain=data.weeks),
-                    axis=alt.Axis(labelAngle=-45, labelExpr=_every_fourth(data.weeks)),
-                ),
-                y=alt.Y("km:Q", title="km", stack="zero"),
-                color=sport,
-                tooltip=["week:O", "sport:N", "km:Q"],
+class _Kit:
+    """What every chart builder shares: altair, the sport colour, a sized chart over rows."""
+
+    def __init__(self, alt: Any) -> None:
+        self.alt = alt
+        self.sport = alt.Color("sport:N", title="sport")
+
+    def base(self, rows: list[Row]) -> Any:
+        return self.alt.Chart(self.alt.Data(values=rows)).properties(width=WIDTH, height=HEIGHT)
+
+
+def _weekly(data: ReportData, k: _Kit) -> Spec:
+    alt, rows = k.alt, data.weekly
+    chart = (
+        k.base(rows)
+        .mark_bar()
+        .encode(
+            # One band per week, all of the window's weeks even when empty; every 4th labelled.
+            x=alt.X(
+                "week:O",
+                title="week (Monday)",
+                scale=alt.Scale(domain=data.weeks),
+                axis=alt.Axis(labelAngle=-45, labelExpr=_every_fourth(data.weeks)),
             ),
+            y=alt.Y("km:Q", title="km", stack="zero"),
+            color=k.sport,
+            tooltip=["week:O", "sport:N", "km:Q"],
         )
     )
-    rows = data.monthly
-    out.append(
-        (
-            "monthly-distance",
-            "Monthly distance per sport",
-            rows,
-            base(rows)
-            .mark_bar()
-            .encode(
-                x=_time("month", "month", alt, timeUnit="utcyearmonth"),
-                y=alt.Y("sum(km):Q", title="km", stack="zero"),
-                color=sport,
-                tooltip=["month:N", "sport:N", "km:Q", "count:Q", "hours:Q"],
-            ),
+    return "weekly-distance", f"Weekly distance per sport, {data.weekly_note}", rows, chart
+
+
+def _monthly(data: ReportData, k: _Kit) -> Spec:
+    alt, rows = k.alt, data.monthly
+    chart = (
+        k.base(rows)
+        .mark_bar()
+        .encode(
+            x=_time("month", "month", alt, timeUnit="utcyearmonth"),
+            y=alt.Y("sum(km):Q", title="km", stack="zero"),
+            color=k.sport,
+            tooltip=["month:N", "sport:N", "km:Q", "count:Q", "hours:Q"],
         )
     )
-    rows = data.hr_trend
-    out.append(
-        (
-            "hr-trend",
-            "Mean heart rate per month (activities with an average HR)",
-            rows,
-            base(rows)
-            .mark_line(point=True)
-            .encode(
-                x=_time("month", "month", alt),
-                y=alt.Y("mean_hr:Q", title="mean avg HR (bpm)", scale=alt.Scale(zero=False)),
-                color=sport,
-                tooltip=["month:N", "sport:N", "mean_hr:Q", "n:Q"],
-            ),
+    return "monthly-distance", "Monthly distance per sport", rows, chart
+
+
+def _hr_trend(data: ReportData, k: _Kit) -> Spec:
+    alt, rows = k.alt, data.hr_trend
+    chart = (
+        k.base(rows)
+        .mark_line(point=True)
+        .encode(
+            x=_time("month", "month", alt),
+            y=alt.Y("mean_hr:Q", title="mean avg HR (bpm)", scale=alt.Scale(zero=False)),
+            color=k.sport,
+            tooltip=["month:N", "sport:N", "mean_hr:Q", "n:Q"],
         )
     )
-    rows = data.drift
-    out.append(
-        (
-            "hr-drift",
-            f"Heart rate by kilometre on long runs ({data.long_runs} runs with per-km HR over at least "
-            f"{LONG_RUN_KM} km), per year",
-            rows,
-            base(rows)
-            .mark_line(point=True)
-            .encode(
-                x=alt.X("km:Q", title="kilometre", axis=alt.Axis(tickMinStep=1)),
-                y=alt.Y("mean_hr:Q", title="mean HR (bpm)", scale=alt.Scale(zero=False)),
-                color=alt.Color("year:N", title="year"),
-                tooltip=["year:N", "km:Q", "mean_hr:Q", "runs:Q"],
-            ),
+    return "hr-trend", "Mean heart rate per month (activities with an average HR)", rows, chart
+
+
+def _hr_drift(data: ReportData, k: _Kit) -> Spec:
+    alt, rows = k.alt, data.drift
+    title = (
+        f"Heart rate by kilometre on long runs ({data.long_runs} runs with per-km HR over at least "
+        f"{LONG_RUN_KM} km), per year"
+    )
+    chart = (
+        k.base(rows)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("km:Q", title="kilometre", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("mean_hr:Q", title="mean HR (bpm)", scale=alt.Scale(zero=False)),
+            color=alt.Color("year:N", title="year"),
+            tooltip=["year:N", "km:Q", "mean_hr:Q", "runs:Q"],
         )
     )
+    return "hr-drift", title, rows, chart
+
+
+def _hr_coverage(data: ReportData, k: _Kit) -> Spec:
+    alt = k.alt
     rows = [
         {"year": r["year"], "what": what, "pct": r[key]}
         for r in data.hr_coverage
         for what, key in (("avg HR", "pct_hr"), ("per-km HR", "pct_splits"))
     ]
-    out.append(
-        (
-            "hr-coverage",
-            "Heart-rate coverage by year (% of activities)",
-            rows,
-            base(rows)
-            .mark_bar()
-            .encode(
-                x=alt.X("year:O", title="year"),
-                xOffset="what:N",
-                y=alt.Y("pct:Q", title="% of activities", scale=alt.Scale(domain=[0, 100])),
-                color=alt.Color("what:N", title=""),
-                tooltip=["year:O", "what:N", "pct:Q"],
-            ),
+    chart = (
+        k.base(rows)
+        .mark_bar()
+        .encode(
+            x=alt.X("year:O", title="year"),
+            xOffset="what:N",
+            y=alt.Y("pct:Q", title="% of activities", scale=alt.Scale(domain=[0, 100])),
+            color=alt.Color("what:N", title=""),
+            tooltip=["year:O", "what:N", "pct:Q"],
         )
     )
-    rows = data.records_over_time
-    out.append(
-        (
-            "records-over-time",
-            f"Records per source over time ({data.backups_sampled} backups sampled, and now)",
-            rows,
-            base(rows)
-            .mark_line(point=True)
-            .encode(
-                x=alt.X("at:T", title="saved", scale=alt.Scale(type="utc"), axis=alt.Axis(format="%Y-%m-%d")),
-                y=alt.Y("records:Q", title="records"),
-                color=alt.Color("source:N", title="source"),
-                tooltip=["at:T", "source:N", "records:Q", "origin:N"],
-            ),
+    return "hr-coverage", "Heart-rate coverage by year (% of activities)", rows, chart
+
+
+def _records_over_time(data: ReportData, k: _Kit) -> Spec:
+    alt, rows = k.alt, data.records_over_time
+    chart = (
+        k.base(rows)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("at:T", title="saved", scale=alt.Scale(type="utc"), axis=alt.Axis(format="%Y-%m-%d")),
+            y=alt.Y("records:Q", title="records"),
+            color=alt.Color("source:N", title="source"),
+            tooltip=["at:T", "source:N", "records:Q", "origin:N"],
         )
     )
-    return out
+    title = f"Records per source over time ({data.backups_sampled} backups sampled, and now)"
+    return "records-over-time", title, rows, chart
+
+
+# Every chart, in page order: a new chart is one builder and one line here.
+CHARTS: tuple[Callable[[ReportData, _Kit], Spec], ...] = (
+    _weekly,
+    _monthly,
+    _hr_trend,
+    _hr_drift,
+    _hr_coverage,
+    _records_over_time,
+)
+
+
+def specs(data: ReportData) -> list[Spec]:
+    """(key, title, rows, altair chart) for every chart, in page order."""
+    alt, _ = require()
+    kit = _Kit(alt)
+    return [build(data, kit) for build in CHARTS]
 
 
 def render(data: ReportData) -> list[Chart]:

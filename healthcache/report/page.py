@@ -66,40 +66,58 @@ def _chart(chart: Chart, extra: str = "") -> str:
 
 
 def _health(data: ReportData, charts: dict[str, Chart]) -> list[str]:
+    """The data-health half of the page, one card per question, in page order."""
+    return [
+        "<h2>Data health</h2>",
+        _verify_card(data),
+        _baseline_card(data),
+        _chart(charts["records-over-time"], _records_notes(data)),
+        _chart(charts["hr-coverage"], _coverage_table(data) if data.hr_coverage else ""),
+        _steps_card(data),
+        _backups_card(data),
+        _lost_card(data),
+    ]
+
+
+def _verify_card(data: ReportData) -> str:
     v = data.verify
-    parts = ["<h2>Data health</h2>", '<div class="card"><h3>Verify</h3>']
     if v["ok"]:
-        parts.append(
+        status = (
             f'<p><span class="badge ok" id="verify-status">OK</span> {v["activities"]} activities, '
             f"{v['records']} records, schema and invariants checked"
             + (", baseline met" if data.baseline_recorded_at else "")
             + ".</p>"
         )
     else:
-        parts.append(
+        status = (
             f'<p><span class="badge bad" id="verify-status">{len(v["problems"])} problem(s)</span></p><ul>'
             + "".join(f"<li>{escape(p)}</li>" for p in v["problems"])
             + "</ul>"
         )
-    parts.append(
-        '<p class="muted">Backups were not re-hashed here: <code>healthcache verify --backups</code> does that.</p></div>'
+    return (
+        '<div class="card"><h3>Verify</h3>'
+        + status
+        + '<p class="muted">Backups were not re-hashed here: <code>healthcache verify --backups</code> does that.</p></div>'
     )
-    parts.append('<div class="card"><h3>Baseline against now</h3>')
-    if data.baseline:
+
+
+def _baseline_card(data: ReportData) -> str:
+    if not data.baseline:
+        body = "<p>No baseline recorded yet: <code>healthcache verify --baseline</code> records one.</p>"
+    else:
         rows = [
             {**r, "delta": f"{r['delta']:+d}", "status": "ok" if r["ok"] else "BELOW BASELINE"} for r in data.baseline
         ]
-        parts.append(f'<p class="muted">Baseline recorded {escape(str(data.baseline_recorded_at))}.</p>')
-        parts.append(
-            _table(
-                rows,
-                [("what", "count"), ("baseline", "baseline"), ("now", "now"), ("delta", "change"), ("status", "")],
-                {"baseline", "now", "delta"},
-            )
+        body = f'<p class="muted">Baseline recorded {escape(str(data.baseline_recorded_at))}.</p>' + _table(
+            rows,
+            [("what", "count"), ("baseline", "baseline"), ("now", "now"), ("delta", "change"), ("status", "")],
+            {"baseline", "now", "delta"},
         )
-    else:
-        parts.append("<p>No baseline recorded yet: <code>healthcache verify --baseline</code> records one.</p>")
-    parts.append("</div>")
+    return '<div class="card"><h3>Baseline against now</h3>' + body + "</div>"
+
+
+def _records_notes(data: ReportData) -> str:
+    """What the records-over-time points are, and which backups could not be read."""
     stored = sum(1 for r in data.backups if not r["corrupt"])
     notes = (
         '<p class="muted">Records are counted as the guard counts them (every source id, alias and tombstone). '
@@ -112,8 +130,11 @@ def _health(data: ReportData, charts: dict[str, Chart]) -> list[str]:
             + escape(", ".join(data.backups_unreadable))
             + "; check them with <code>healthcache verify --backups</code>.</p>"
         )
-    parts.append(_chart(charts["records-over-time"], notes))
-    coverage = _table(
+    return notes
+
+
+def _coverage_table(data: ReportData) -> str:
+    return _table(
         data.hr_coverage,
         [
             ("year", "year"),
@@ -125,67 +146,44 @@ def _health(data: ReportData, charts: dict[str, Chart]) -> list[str]:
         ],
         {"activities", "with_hr", "pct_hr", "with_splits", "pct_splits"},
     )
-    parts.append(_chart(charts["hr-coverage"], coverage if data.hr_coverage else ""))
-    parts.append('<div class="card"><h3>Last run of each step</h3>')
+
+
+def _steps_card(data: ReportData) -> str:
     if data.steps:
-        parts.append(
-            _table(
-                data.steps, [("step", "step"), ("last", "last run (UTC)"), ("detail", "detail"), ("error", "problem")]
-            )
+        body = _table(
+            data.steps, [("step", "step"), ("last", "last run (UTC)"), ("detail", "detail"), ("error", "problem")]
         )
     else:
-        parts.append("<p>Nothing has run in this workspace yet.</p>")
-    parts.append("</div>")
-    parts.append('<div class="card"><h3>Backups</h3>')
-    if data.backups:
+        body = "<p>Nothing has run in this workspace yet.</p>"
+    return '<div class="card"><h3>Last run of each step</h3>' + body + "</div>"
+
+
+def _backup_note(r: Row) -> str:
+    return "; ".join(
+        n
+        for n, on in (
+            ("a corrupt cache set aside by restore", r["corrupt"]),
+            ("the same file as the cache (hard link)", r["shared_with_cache"]),
+        )
+        if on
+    )
+
+
+def _backups_card(data: ReportData) -> str:
+    if not data.backups:
+        body = "<p>No backups yet: one is made before every save that changes the cache.</p>"
+    else:
         # A backup hard-linked to the cache (or to another backup) takes no space of its own.
         inodes = {r["inode"]: r["bytes"] for r in data.backups if not r["shared_with_cache"]}
-        rows = [
-            {
-                **r,
-                "size": fmt_bytes(r["bytes"]),
-                "note": "; ".join(
-                    n
-                    for n, on in (
-                        ("a corrupt cache set aside by restore", r["corrupt"]),
-                        ("the same file as the cache (hard link)", r["shared_with_cache"]),
-                    )
-                    if on
-                ),
-            }
-            for r in data.backups
-        ]
-        parts.append(f"<p>{len(rows)} backups, {fmt_bytes(sum(inodes.values()))} on disk.</p>")
-        parts.append(
-            _table(rows, [("name", "file"), ("when", "saved (UTC)"), ("size", "size"), ("note", "")], {"size"})
+        rows = [{**r, "size": fmt_bytes(r["bytes"]), "note": _backup_note(r)} for r in data.backups]
+        body = f"<p>{len(rows)} backups, {fmt_bytes(sum(inodes.values()))} on disk.</p>" + _table(
+            rows, [("name", "file"), ("when", "saved (UTC)"), ("size", "size"), ("note", "")], {"size"}
         )
-    else:
-        parts.append("<p>No backups yet: one is made before every save that changes the cache.</p>")
-    parts.append("</div>")
-    parts.append('<div class="card"><h3>Lost, deleted, refused</h3>')
-    if data.lost_total:
-        parts.append(
-            f'<p class="bad" id="lost-count">{data.lost_total} record(s) held by a sampled backup are missing now '
-            "without a tombstone (restore them with <code>healthcache restore BACKUP --merge</code>):</p>"
-        )
-        parts.append(
-            _table(
-                data.lost,
-                [
-                    ("key", "record"),
-                    ("start_time", "start (UTC)"),
-                    ("sport", "sport"),
-                    ("last_seen_in", "last seen in"),
-                ],
-            )
-        )
-        if data.lost_total > len(data.lost):
-            parts.append(f"<p>... and {data.lost_total - len(data.lost)} more.</p>")
-    else:
-        parts.append(
-            f'<p class="ok" id="lost-count">No record lost: every record in the {data.backups_sampled} sampled '
-            "backups is in the cache or was deleted explicitly.</p>"
-        )
+    return '<div class="card"><h3>Backups</h3>' + body + "</div>"
+
+
+def _lost_card(data: ReportData) -> str:
+    parts = ['<div class="card"><h3>Lost, deleted, refused</h3>', _lost(data)]
     if data.deleted:
         parts.append(f"<p>{len(data.deleted)} activities deleted explicitly (tombstones):</p>")
         parts.append(_table(data.deleted, [("id", "record"), ("deleted_at", "deleted (UTC)"), ("reason", "reason")]))
@@ -195,7 +193,26 @@ def _health(data: ReportData, charts: dict[str, Chart]) -> list[str]:
         '<p class="muted">A save the guard refuses writes nothing and is not recorded in the workspace, so '
         "refusals cannot be listed here; input files an import refused are in the steps table above.</p></div>"
     )
-    return parts
+    return "".join(parts)
+
+
+def _lost(data: ReportData) -> str:
+    """The records a sampled backup holds that are gone now without a tombstone, or that there are none."""
+    if not data.lost_total:
+        return (
+            f'<p class="ok" id="lost-count">No record lost: every record in the {data.backups_sampled} sampled '
+            "backups is in the cache or was deleted explicitly.</p>"
+        )
+    text = (
+        f'<p class="bad" id="lost-count">{data.lost_total} record(s) held by a sampled backup are missing now '
+        "without a tombstone (restore them with <code>healthcache restore BACKUP --merge</code>):</p>"
+    ) + _table(
+        data.lost,
+        [("key", "record"), ("start_time", "start (UTC)"), ("sport", "sport"), ("last_seen_in", "last seen in")],
+    )
+    if data.lost_total > len(data.lost):
+        text += f"<p>... and {data.lost_total - len(data.lost)} more.</p>"
+    return text
 
 
 def _training(data: ReportData, charts: dict[str, Chart]) -> list[str]:
