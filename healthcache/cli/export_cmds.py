@@ -104,6 +104,12 @@ def sqlite(path: Path, ctx: Ctx, **options: Any) -> None:
 
     PATH is created when missing; it is a plain SQLite database (WAL mode) that
     Datasette, sqlite-utils and any SQLite client open as it is.
+
+    Examples:
+
+    \b
+      healthcache export sqlite training.db
+      healthcache export sqlite training.db --full-refresh
     """
     _run(ctx, Target("sqlite", str(path)), **options)
 
@@ -119,6 +125,12 @@ def postgres(url: str | None, ctx: Ctx, **options: Any) -> None:
     postgres_url in healthcache.toml or $HEALTHCACHE_PG_URL, else libpq's own PG*
     variables.  Prefer ~/.pgpass or PGPASSWORD to a password in the URL; it is
     never printed either way.
+
+    Examples:
+
+    \b
+      healthcache export postgres postgresql://me@localhost/training
+      healthcache export postgres --dry-run
     """
     if url is None:
         url = ctx.config().export.postgres_url or ""

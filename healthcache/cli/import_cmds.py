@@ -117,6 +117,12 @@ def import_(paths: tuple[str, ...], full: bool, dry_run: bool, ctx: Ctx) -> None
     time match the last import is skipped without being opened.  Files that
     cannot be read are listed with the reason; the rest is imported and the
     exit status is 1.
+
+    Examples:
+
+    \b
+      healthcache import ~/Downloads/export.zip
+      healthcache import activities/ ride.fit --dry-run
     """
     from healthcache.importers.run import run_import
 

@@ -22,6 +22,12 @@ def dupes(ctx: Ctx, explain: bool, near_misses: bool) -> None:
     """List activities merged from several sources (one workout, several records).
 
     Reads the cache without taking the write lock.
+
+    Examples:
+
+    \b
+      healthcache dupes
+      healthcache dupes --explain --near-misses
     """
     from healthcache import merge as m
 
@@ -116,6 +122,11 @@ def link(ctx: Ctx, a: str, b: str, force: bool) -> None:
     of one source cannot be linked (an activity holds one record per source).
     Records whose starts are more than 26 h apart (beyond any clock or time-zone
     error) or whose sports cannot be one workout are refused (exit 2) unless --force.
+
+    Examples:
+
+    \b
+      healthcache link garmin:15660001234 strava:11530000003
     """
     _apply(ctx, "link", a, b, force=force)
 
@@ -130,5 +141,10 @@ def unlink(ctx: Ctx, a: str, b: str) -> None:
 
     The parts are rebuilt from the kept raw payloads, and the decision is kept:
     no later sync or import joins them again.
+
+    Examples:
+
+    \b
+      healthcache unlink garmin:15660001234 strava:11530000003
     """
     _apply(ctx, "unlink", a, b)

@@ -33,6 +33,12 @@ def report(ctx: Ctx, html_path: Path, backup_samples: int | None) -> None:
 
     Needs the optional plotting libraries: pip install 'healthcache[report]'.
     The workspace is only read; the page holds personal data (it is created 0600).
+
+    Examples:
+
+    \b
+      healthcache report --html report.html
+      healthcache report --html ~/report.html --backup-samples 30
     """
     from healthcache.report import BACKUP_SAMPLES, write_report
 

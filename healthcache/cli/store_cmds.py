@@ -20,6 +20,13 @@ def verify(ctx: Ctx, baseline: bool, check_backups: bool, strict: bool) -> None:
     """Check the cache's schema and invariants, the baseline, and (--backups) every backup.
 
     Exit 0 when clean, 4 when a file is corrupt, 3 when the cache is below the baseline.
+
+    Examples:
+
+    \b
+      healthcache verify
+      healthcache verify --backups --strict
+      healthcache verify --baseline
     """
     from healthcache import verify as v
 
@@ -68,6 +75,12 @@ def restore(ctx: Ctx, backup: str | None, latest: bool, merge: bool, force: bool
 
     The current file is backed up first.  A restore that would drop activities
     present now is refused (exit 3) unless --merge or --force.
+
+    Examples:
+
+    \b
+      healthcache restore --latest --dry-run
+      healthcache restore 20240519 --merge
     """
     import msgspec
 
@@ -132,7 +145,14 @@ def backups() -> None:
 @backups.command("list")
 @common_options
 def backups_list(ctx: Ctx) -> None:
-    """List backups, newest first, with their size on disk and their content's size (all but the newest are compressed)."""
+    """List backups, newest first, with their size on disk and their content's size (all but the newest are compressed).
+
+    Examples:
+
+    \b
+      healthcache backups list
+      healthcache backups list --json
+    """
     from healthcache.backup import describe_backups
 
     rows = describe_backups(ctx.paths.backups)
@@ -170,6 +190,12 @@ def backups_prune(
     Rules apply in order last, daily, weekly, monthly; a backup kept by an
     earlier rule does not count toward a later one; the newest is always kept.
     Defaults come from [backups] in healthcache.toml (10, 7, 4, 12).
+
+    Examples:
+
+    \b
+      healthcache backups prune --dry-run
+      healthcache backups prune --keep-last 5 --keep-daily 7
     """
     from healthcache.backup import prune
     from healthcache.lock import write_lock
@@ -201,7 +227,13 @@ def backups_prune(
 @common_options
 @writes_cache
 def delete(ctx: Ctx, activity_id: str, reason: str, dry_run: bool) -> None:
-    """Delete one activity explicitly; a tombstone keeps its ids so sync never brings it back."""
+    """Delete one activity explicitly; a tombstone keeps its ids so sync never brings it back.
+
+    Examples:
+
+    \b
+      healthcache delete f1a22412 --reason 'recorded twice' --dry-run
+    """
     from healthcache.delete import delete_activity
 
     act, saved = delete_activity(
@@ -225,7 +257,14 @@ def delete(ctx: Ctx, activity_id: str, reason: str, dry_run: bool) -> None:
 @click.command()
 @common_options
 def status(ctx: Ctx) -> None:
-    """Summarise the cache, its sources, backups and baseline."""
+    """Summarise the cache, its sources, backups and baseline.
+
+    Examples:
+
+    \b
+      healthcache status
+      healthcache status --json
+    """
     from healthcache.status import status as get_status
 
     data = get_status(ctx.store())
@@ -273,6 +312,13 @@ def status(ctx: Ctx) -> None:
 @click.command()
 @common_options
 def paths(ctx: Ctx) -> None:
-    """Print every resolved path of the workspace."""
+    """Print every resolved path of the workspace.
+
+    Examples:
+
+    \b
+      healthcache paths
+      healthcache paths --home ~/training
+    """
     data = ctx.paths.as_dict()
     ctx.emit(data, "\n".join(f"{k:<11} {v}" for k, v in data.items()))

@@ -102,6 +102,13 @@ def list_(
     The short id (8 hex digits, longer only where two would clash) is accepted
     wherever a command takes an activity ID, as are full ids, aliases and
     source:source_id keys.
+
+    Examples:
+
+    \b
+      healthcache list --limit 5
+      healthcache list --sport running --since 2024-05-01
+      healthcache list --source strava --json
     """
     from healthcache.views import Filter, list_rows, source_code
 
@@ -165,6 +172,12 @@ def show(ctx: Ctx, activity_id: str) -> None:
     the per-km HR splits, and how its records were joined.
 
     ID: a short id as `list` prints it, the activity id, an alias, or source:source_id.
+
+    Examples:
+
+    \b
+      healthcache show f1a22412
+      healthcache show strava:11530000003 --json
     """
     from healthcache.lookup import require
     from healthcache.views import detail
@@ -228,7 +241,13 @@ def show(ctx: Ctx, activity_id: str) -> None:
 
 
 @click.command()
-@click.option("--by", type=click.Choice(["week", "month", "year"]), default="week", show_default=True)
+@click.option(
+    "--by",
+    type=click.Choice(["week", "month", "year"]),
+    default="week",
+    show_default=True,
+    help="One row per ISO week, calendar month or year, and sport.",
+)
 @click.option("--sport", help="Only this sport, or family (running includes trail and treadmill running).")
 @click.option("--since", type=DATE, help="Only from this local day on (YYYY-MM-DD).")
 @common_options
@@ -237,6 +256,12 @@ def stats(ctx: Ctx, by: str, sport: str | None, since: datetime | None) -> None:
 
     Weeks are ISO weeks (2024-W19); days are local days.  Moving time is elapsed
     time where a source gave none; HR coverage is the share of activities with an avg HR.
+
+    Examples:
+
+    \b
+      healthcache stats --by month
+      healthcache stats --by year --sport running --since 2020-01-01
     """
     from healthcache.views import Filter
     from healthcache.views import stats as compute
@@ -280,6 +305,13 @@ def diff(ctx: Ctx, states: Sequence[str]) -> None:
     `latest` (the newest backup whose content differs from the current file: the
     newest backup can be the current file itself), `current`, or `baseline`
     (which records counts only, so against it only counts are compared).
+
+    Examples:
+
+    \b
+      healthcache diff
+      healthcache diff baseline current
+      healthcache diff 20240519 latest
     """
     from healthcache import diff as d
     from healthcache.errors import UsageError
@@ -319,6 +351,12 @@ def rebuild(ctx: Ctx, dry_run: bool) -> None:
     aborts with nothing written (exit 1).  The save goes through the guard and
     backs up the current file, like every save.  Which records form one
     workout is kept; activities whose payloads cannot be re-read are kept as they are.
+
+    Examples:
+
+    \b
+      healthcache rebuild --dry-run
+      healthcache rebuild
     """
     from healthcache import diff as d
     from healthcache import rebuild as r
