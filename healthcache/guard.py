@@ -52,12 +52,14 @@ def record_counts(cache: Cache) -> tuple[int, Counter[str]]:
     return len(keys), per_source
 
 
-def live_and_known_counts(cache: Cache) -> tuple[Counter[str], Counter[str]]:
+def live_and_known_counts(cache: Cache, live: set[str] | None = None) -> tuple[Counter[str], Counter[str]]:
     """Per source: records held by activities (live), and records known (live +
-    tombstoned, as ``record_counts``), in one pass, so ``status`` can tell them apart."""
-    live: set[str] = set()
-    for act in cache.activities:
-        live.update(act.record_keys())
+    tombstoned, as ``record_counts``), in one pass, so ``status`` can tell them apart.
+    ``live``: every key the activities hold, when the caller has collected them already."""
+    if live is None:
+        live = set()
+        for act in cache.activities:
+            live.update(act.record_keys())
     gone = {k for tomb in cache.tombstones for k in tomb.record_keys()} - live
     per_live: Counter[str] = Counter(k.split(":", 1)[0] for k in live)
     return per_live, per_live + Counter(k.split(":", 1)[0] for k in gone)

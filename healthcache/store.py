@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,7 @@ from healthcache import GENERATOR, atomic, backup, codec, guard, state
 from healthcache.config import Config, Paths
 from healthcache.errors import CorruptInput, HealthcacheError, IntegrityRefused
 from healthcache.lock import write_lock
-from healthcache.model.records import Activity, Cache, Link, Tombstone, empty_cache, sort_key
+from healthcache.model.records import Activity, Cache, Link, Tombstone, empty_cache, record_keys, sort_key
 from healthcache.timeutil import now_utc, utc_iso
 
 
@@ -260,6 +261,81 @@ def _written_before(path: Path, now: datetime) -> datetime:
     return min(written, latest)
 
 
+def _in_background[T](fn: Callable[[], T]) -> Callable[[], T]:
+    """Run ``fn`` on a thread (for work that releases the GIL); call the result to wait for its value."""
+    out: list[T] = []
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            out.append(fn())
+        except BaseException as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+
+    def result() -> T:
+        worker.join()
+        if failed:
+            raise failed[0]
+        return out[0]
+
+    return result
+
+
+# The canonical layout (``codec.encode``, 2-space indent) around and between activities.  JSON
+# strings hold no raw newline, so a newline, four spaces and a brace can only close an object two
+# levels deep: within the activities list, one activity (whose first field is its id).
+_OPEN = b'\n  "activities": [\n'
+_CLOSE = b'\n  ],\n  "tombstones": '
+_NO_ACTIVITIES = b'\n  "activities": [],\n  "tombstones": '
+_FIRST = b'    {\n      "id": '
+_LAST = b"\n    }"
+_BETWEEN = _LAST + b",\n" + _FIRST
+
+
+def _activities_region(data: bytes) -> tuple[int, int] | None:
+    """Where the activities list's items are in canonical cache bytes: (start, end); None if not there."""
+    start = data.find(_OPEN)
+    end = data.rfind(_CLOSE)  # near the end: only the tombstones and links follow
+    if start < 0 or end < start + len(_OPEN) or not data.startswith(_FIRST, start + len(_OPEN)):
+        return None
+    return start + len(_OPEN), end
+
+
+def _bodies(data: bytes, region: tuple[int, int]) -> list[bytes]:
+    """Each activity's bytes between ``"id": `` and its closing brace, in order."""
+    start, end = region
+    return data[start + len(_FIRST) : end - len(_LAST)].split(_BETWEEN)
+
+
+def _same_but_header(data: bytes, old: Loaded, new: Cache) -> bool:
+    """Whether ``data`` (``new`` with this save's header) is the loaded file's bytes but for the
+    header's time and generator: then the save changes nothing.  Compared in place, no copy."""
+    body = _OPEN[:-2]
+    i, j = data.find(body), old.data.find(body)
+    if i < 0 or j < 0 or len(data) - i != len(old.data) - j:
+        return False
+    head = codec.encode(
+        msgspec.structs.replace(
+            new, updated_at=old.cache.updated_at, generator=old.cache.generator, activities=[], tombstones=[], links=[]
+        )
+    )
+    return head.find(body) == j and old.data.startswith(head[:j]) and old.data.startswith(memoryview(data)[i:], j)
+
+
+def _unique_keys(activities: list[Activity]) -> set[str] | None:
+    """Every record key the activities hold, or None when one is held twice (``codec.hard_invariants`` names it)."""
+    seen: set[str] = set()
+    total = 0
+    for act in activities:
+        keys = record_keys(act)
+        total += len(keys)
+        seen |= keys
+    return seen if len(seen) == total else None
+
+
 class Store:
     """A workspace's cache, lock, backups and state files."""
 
@@ -333,6 +409,8 @@ class Transaction:
         self.corrupt = corrupt
         self.outside = outside  # the file is not the one last saved (see OutsideEdit)
         self._untrusted = f"untrusted-{new_lineage()}"
+        self._positions_of: Loaded | None = None
+        self._position: dict[int, int] = {}
 
     @property
     def lineage(self) -> str:
@@ -373,22 +451,17 @@ class Transaction:
             return SaveResult(changed=False)
         now = self.store.clock()
         final = msgspec.structs.replace(new, updated_at=utc_iso(now), generator=GENERATOR)
-        if self.corrupt is None and old.exists:
-            # Serialised with the old header, unchanged data gives the very same bytes.
-            data = codec.encode(
-                msgspec.structs.replace(new, updated_at=old.cache.updated_at, generator=old.cache.generator)
-            )
-            if data == old.data:
-                if self.outside is None and old.index is not None:
-                    return SaveResult(changed=False, sha256=old.sha256, lineage=self.lineage)
-                return self._adopt()
-            data = codec.reheader(data, final)
-        else:
-            data = codec.encode(final)
-        violations = self.check(new)
+        data = codec.encode(final)
+        if self.corrupt is None and old.exists and _same_but_header(data, old, new):
+            if self.outside is None and old.index is not None:
+                return SaveResult(changed=False, sha256=old.sha256, lineage=self.lineage)
+            return self._adopt()
+        # The hash of what will be written, on a thread (hashlib releases the GIL) beside the checks.
+        digest = _in_background(lambda: hashlib.sha256(data).hexdigest())
+        violations = self._guard(new)
         if violations and force_reason is None:
             raise IntegrityRefused(guard.describe(violations), violations)
-        decoded = self._validate(data)
+        live = self._validate(data, final)
         # The state being replaced becomes the second newest backup, stored compressed:
         # compress it from memory on a thread while this save writes.
         replaced = old.sha256 if old.exists and self.corrupt is None and old.data else None
@@ -405,11 +478,12 @@ class Transaction:
                 )
         lineage = self._next_lineage(dropped=bool(violations))
         atomic.save_atomic(paths.cache, data)
-        sha = hashlib.sha256(data).hexdigest()
+        sha = digest()
         kept = self._keep(data, sha, now)
-        index = self._write_index(decoded, data, sha, lineage)
+        index = self._write_index(final, data, sha, lineage, live)
         outside = self.outside
-        self.loaded = Loaded(cache=decoded, exists=True, sha256=sha, size=len(data), data=data, index=index)
+        # What was validated is what was written: ``final`` is what those bytes decode to.
+        self.loaded = Loaded(cache=final, exists=True, sha256=sha, size=len(data), data=data, index=index)
         self.corrupt = None
         self.outside = None
         pruned = self._prune(replaced, compressed)
@@ -462,13 +536,20 @@ class Transaction:
         self.outside = None
         return SaveResult(changed=False, sha256=old.sha256, kept=kept, lineage=lineage, outside=outside)
 
+    def _positions(self) -> dict[int, int]:
+        """Each loaded activity object's position in the loaded cache, by identity (computed once per state)."""
+        if self._positions_of is not self.loaded:
+            self._positions_of = self.loaded
+            self._position = {id(a): i for i, a in enumerate(self.loaded.cache.activities)}
+        return self._position
+
     def _canonical(self, new: Cache) -> Cache:
         """Give values built in code (an int where a float belongs) their decoded form.
 
         Activities taken unchanged from the loaded file are canonical already;
         only the others take the round trip, which also validates them early.
         """
-        loaded = {id(a) for a in self.loaded.cache.activities}
+        loaded = self._positions()
         for act in new.activities:
             # The cache root, its list and the activity itself sit above the raw payloads.
             if id(act) not in loaded and codec.depth(act.raw) + 3 > codec.MAX_DEPTH:
@@ -484,21 +565,108 @@ class Transaction:
             raise HealthcacheError(f"refusing to save: the new cache does not match the schema: {exc}") from exc
         return msgspec.structs.replace(new, activities=activities, tombstones=extras.tombstones, links=extras.links)
 
-    def _validate(self, data: bytes) -> Cache:
-        """Re-parse and validate exactly the bytes that will be written."""
+    def _guard(self, new: Cache) -> list[guard.Violation]:
+        """``check``'s verdict, without walking the activities this save keeps as they were loaded.
+
+        An activity object taken unchanged from the loaded cache loses nothing,
+        and cannot hold a key of another loaded activity (keys are unique in a
+        loaded file): so the other loaded activities, checked against the other
+        new ones, give exactly the violations the whole check gives.  When a
+        tombstone's key leaves the tombstones, any activity may answer for it:
+        then the whole check runs.
+        """
+        old = self.loaded.cache
+        if self.corrupt is not None:
+            return self.check(new)
+        old_ids = self._positions()
+        new_ids = {id(a) for a in new.activities}
+        dropped = {k for t in old.tombstones for k in t.record_keys()} - {
+            k for t in new.tombstones for k in t.record_keys()
+        }
+        if dropped:
+            return self.check(new)
+        gone = msgspec.structs.replace(old, activities=[a for a in old.activities if id(a) not in new_ids])
+        fresh = msgspec.structs.replace(new, activities=[a for a in new.activities if id(a) not in old_ids])
+        violations = guard.check(gone, fresh, None)
+        baseline = read_baseline(self.paths)
+        if baseline is not None:
+            violations += guard.check_baseline(new, baseline)
+        return violations
+
+    def _validate(self, data: bytes, final: Cache) -> set[str] | None:
+        """Prove that the bytes about to be written decode to a valid cache (``final``) holding the invariants.
+
+        An activity whose bytes equal its bytes in the loaded file (healthcache's
+        own canonical bytes, validated by the save that wrote them) is proven
+        already; every other activity, and the file around the activities, is
+        decoded and type-checked now.  Together that is the whole file: one
+        decode of it would say no more.  A loaded file not known to be
+        healthcache's own is not relied on: then the whole file is decoded.
+        Returns every record key the activities hold, when it collected them.
+        """
+        live = None
         try:
-            with codec.gc_paused():
-                decoded = codec._decoder.decode(data)
+            fresh = self._fresh_activities(data, final)
+            if fresh is None:
+                with codec.gc_paused():
+                    decoded = codec._decoder.decode(data)
+                problems = codec.hard_invariants(decoded)
+            else:
+                problems = codec.hard_invariants(msgspec.structs.replace(final, activities=fresh))
+                if not problems and (live := _unique_keys(final.activities)) is None:
+                    problems = codec.hard_invariants(final)
         except msgspec.ValidationError as exc:
             raise HealthcacheError(f"refusing to save: the new cache does not match the schema: {exc}") from exc
-        problems = codec.hard_invariants(decoded)
         if problems:
             raise HealthcacheError(f"refusing to save: {problems[0]}")
-        return decoded
+        return live
 
-    def _write_index(self, cache: Cache, data: bytes, sha: str, lineage: str) -> CacheIndex:
+    def _fresh_activities(self, data: bytes, final: Cache) -> list[Activity] | None:
+        """The activities of ``data`` whose bytes differ from their loaded bytes, each decoded (type-checked).
+
+        Walks ``data``'s activities in order: one taken unchanged from the
+        loaded file must be followed by exactly its loaded bytes and a
+        separator; any other is cut at the next separator and decoded.  The
+        walk must end exactly at the list's end, and the file without its
+        activities (header, tombstones, links) is decoded too.  None when the
+        loaded file cannot vouch for its bytes (not known to be healthcache's
+        own, or not in the canonical layout): then the caller decodes everything.
+        """
+        old = self.loaded
+        if self.corrupt is not None or old.index is None or old.index.sha256 != old.sha256 or not old.cache.activities:
+            return None
+        new_region, old_region = _activities_region(data), _activities_region(old.data)
+        if new_region is None or old_region is None or not final.activities:
+            return None
+        old_bodies = _bodies(old.data, old_region)
+        if len(old_bodies) != len(old.cache.activities):
+            return None
+        where = self._positions()
+        start, end = new_region
+        pos, last = start + len(_FIRST), len(final.activities) - 1
+        fresh: list[Activity] = []
+        with codec.gc_paused():
+            codec._decoder.decode(data[: start - len(_OPEN)] + _NO_ACTIVITIES + data[end + len(_CLOSE) :])
+            for i, act in enumerate(final.activities):
+                after = _LAST if i == last else _BETWEEN
+                j = where.get(id(act))
+                if j is not None:
+                    body = old_bodies[j]
+                    if data.startswith(body, pos) and data.startswith(after, pos + len(body)):
+                        pos += len(body) + len(after)
+                        continue
+                stop = end - len(_LAST) if i == last else data.find(_BETWEEN, pos)
+                if not pos <= stop <= end:
+                    return None  # not the layout expected: decode everything
+                fresh.append(_activity_decoder.decode(b'{"id": ' + data[pos:stop] + b"}"))
+                pos = stop + len(after)
+        return fresh if pos == end else None
+
+    def _write_index(
+        self, cache: Cache, data: bytes, sha: str, lineage: str, keys: set[str] | None = None
+    ) -> CacheIndex:
         st = self.paths.cache.stat()
-        live, per_source = guard.live_and_known_counts(cache)
+        live, per_source = guard.live_and_known_counts(cache, keys)
         total = sum(per_source.values())
         index = CacheIndex(
             sha256=sha,
