@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -74,7 +74,7 @@ def update_states_locked(
     paths: Paths,
     updates: dict[str, Callable[[Any], Any]],
     *,
-    kinds: dict[str, tuple[type, Any]] | None = None,
+    kinds: Mapping[str, tuple[type, Any]] | None = None,
     lock_timeout: float | None = 0.0,
     on_wait: Callable[[str | None], None] | None = None,
 ) -> None:
@@ -93,7 +93,7 @@ def write_states(
     paths: Paths,
     updates: dict[str, Callable[[Any], Any]],
     *,
-    kinds: dict[str, tuple[type, Any]] | None = None,
+    kinds: Mapping[str, tuple[type, Any]] | None = None,
 ) -> None:
     """Apply ``updates`` to the state files; the caller holds the write lock."""
     for name, update in updates.items():

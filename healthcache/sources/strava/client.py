@@ -93,7 +93,7 @@ def _session() -> Any:
     import requests
 
     class Session(requests.Session):
-        def request(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        def request(self, *args: Any, **kwargs: Any) -> Any:
             kwargs.setdefault("timeout", REQUEST_TIMEOUT_S)
             return super().request(*args, **kwargs)
 
