@@ -95,20 +95,6 @@ def encode_compact(value: Any) -> bytes:
     return _encoder.encode(value)
 
 
-_BODY = b'\n  "activities": '
-
-
-def reheader(data: bytes, cache: Cache) -> bytes:
-    """``data`` (canonical bytes of some cache) with ``cache``'s header values.
-
-    The header (schema_version, generator, updated_at) precedes the activities;
-    swapping it spares a second serialisation of a large file.
-    """
-    head = encode(msgspec.structs.replace(cache, activities=[], tombstones=[], links=[]))
-    # One copy of the large body, not two (a slice and then a concatenation).
-    return b"".join((memoryview(head)[: head.index(_BODY)], memoryview(data)[data.index(_BODY) :]))
-
-
 def encode_json(value: Any) -> bytes:
     """Canonical bytes for small state documents (baseline, sync state)."""
     return msgspec.json.format(_encoder.encode(value), indent=2) + b"\n"

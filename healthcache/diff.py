@@ -41,9 +41,6 @@ class State:
     sha256: str | None = None
 
 
-SPECIAL = ("latest", "current", "baseline")
-
-
 def load_current(paths: Paths) -> Loaded:
     return load_file(paths.cache, index=read_index(paths))
 

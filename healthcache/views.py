@@ -23,7 +23,6 @@ from healthcache.model import sports
 from healthcache.model.records import Activity, Cache, HRSplit, SourceRecord
 
 Period = Literal["week", "month", "year"]
-PERIODS: tuple[Period, ...] = ("week", "month", "year")
 
 
 def local_start(act: Activity) -> str:

@@ -192,7 +192,7 @@ def test_lost_records_are_those_neither_present_nor_tombstoned() -> None:
         activities=[a0, moved],  # a2 is now an alias of strava:1: present
         tombstones=[Tombstone(id=a1.id, deleted_at=utc_iso(NOW), reason="dup")],
     )
-    lost = rd.lost_records(current, [("b1.json", rd.snapshot_of(older))])
+    lost = rd.lost_records(current, [("b1.json", msgspec.convert(msgspec.to_builtins(older), rd.Snapshot))])
     assert [r["key"] for r in lost] == [a3.id]
     assert lost[0]["last_seen_in"] == "b1.json" and lost[0]["start_time"] == a3.start_time
 

@@ -61,25 +61,6 @@ SESSION_FIELDS = (
     "avg_cadence",
     "avg_power",
 )
-NON_ACTIVITY_TYPES = {
-    "settings",
-    "sport",
-    "workout",
-    "course",
-    "schedules",
-    "weight",
-    "totals",
-    "goals",
-    "blood_pressure",
-    "monitoring_a",
-    "monitoring_b",
-    "monitoring_daily",
-    "activity_summary",
-    "segment",
-    "segment_list",
-    "device",
-    "exd_configuration",
-}
 # FIT timestamps below this are seconds since the device powered on, not since 1989.
 _RELATIVE_LIMIT = datetime(1989, 12, 31, tzinfo=UTC) + timedelta(seconds=0x10000000)
 

@@ -24,7 +24,8 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass
-from typing import IO, Literal
+from pathlib import Path
+from typing import IO, Literal, Protocol
 
 import msgspec
 
@@ -40,6 +41,12 @@ IMPORTER_VERSION = 1
 Status = Literal["imported", "skipped", "failed"]
 HEAD_TAIL_BYTES = 1024 * 1024
 POLAR_GROUP = "polar"  # the manifest that also lists imported Polar sessions by id
+
+
+class StateWriter(Protocol):
+    """Where manifests are written: a store transaction, under its lock, after its save."""
+
+    def write_state(self, path: Path, value: object) -> None: ...
 
 
 class MemberEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -247,7 +254,7 @@ class Manifests:
         """Something to write: an entry changed, or the manifests were checked against the cache."""
         return self.reconciled is not None or any(True for _ in self.changed())
 
-    def write(self, tx: object, lineage: str, held: Callable[[], Set[str]]) -> list[str]:
+    def write(self, tx: StateWriter, lineage: str, held: Callable[[], Set[str]]) -> list[str]:
         """Write the manifests that changed, through the transaction (under the lock, after the save).
 
         Each file is read again under the lock and only this run's entries are
@@ -278,7 +285,7 @@ class Manifests:
             if check:  # the in-memory check (if any) was against a read outside the lock: redo it here
                 reconcile(current, held())
             current.lineage = lineage
-            tx.write_state(self.paths.state_file(state_name(g)), current)  # type: ignore[attr-defined]
+            tx.write_state(self.paths.state_file(state_name(g)), current)
             self.groups[g] = current
             self._loaded[g] = msgspec.json.encode(current)
             written.append(g)

@@ -67,10 +67,6 @@ def read_snapshot(path: Path) -> Snapshot:
         raise ValueError(str(exc)) from exc
 
 
-def snapshot_of(cache: Cache) -> Snapshot:
-    return msgspec.convert(msgspec.to_builtins(cache), Snapshot)
-
-
 def snapshot_counts(snap: Snapshot) -> tuple[int, Counter[str]]:
     """Records (live and tombstoned) in total and per source: ``guard.record_counts`` for a snapshot."""
     keys: set[str] = set()
