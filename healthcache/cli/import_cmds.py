@@ -101,13 +101,25 @@ def render(report: Any) -> str:
     return "\n".join(out)
 
 
+def _pool_note(ctx: Ctx, jobs: int) -> None:
+    """At a terminal or in a log: the workers have started (on stderr, so stdout stays the report)."""
+    if not ctx.quiet and not ctx.as_json:
+        click.echo(f"decoding new files in {jobs} worker processes", err=True)
+
+
 @click.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--full", is_flag=True, help="Read every file again, even those the manifests say are imported.")
 @click.option("--dry-run", is_flag=True, help="Read and merge in memory, report, and write nothing at all.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes decoding new files (default: the usable cores; 1: no worker processes).",
+)
 @common_options
 @writes_cache
-def import_(paths: tuple[str, ...], full: bool, dry_run: bool, ctx: Ctx) -> None:
+def import_(paths: tuple[str, ...], full: bool, dry_run: bool, jobs: int | None, ctx: Ctx) -> None:
     """Import activity files, account exports, Polar sessions and Apple Health exports.
 
     Each PATH is a file, a folder (searched recursively; hidden entries are
@@ -137,6 +149,8 @@ def import_(paths: tuple[str, ...], full: bool, dry_run: bool, ctx: Ctx) -> None
             lock_timeout=ctx.lock_timeout,
             on_wait=ctx.on_lock_wait,
             progress=bars.update,
+            jobs=jobs,
+            on_pool=lambda n: _pool_note(ctx, n),
         )
     ctx.emit(report.to_dict(), lambda: render(report))
     if report.failures:

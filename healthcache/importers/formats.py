@@ -141,6 +141,7 @@ FORMATS: dict[str, Format] = {
         ),
     )
 }
+_BUILTIN = dict(FORMATS)  # the table as every fresh process (a worker) imports it
 ARCHIVE_GROUP = "archive"  # an archive that is no known export
 OTHER_GROUP = "other"  # what failed before its format was known
 
@@ -149,6 +150,13 @@ def register(fmt: Format) -> Format:
     """Add (or replace) a format; everything that reads the table sees it from then on."""
     FORMATS[fmt.kind] = fmt
     return fmt
+
+
+def builtin(kind: str) -> Format | None:
+    """The format of this kind if it is the table's own, not one registered (or replaced) later:
+    only those are read the same in a worker process."""
+    fmt = FORMATS.get(kind)
+    return fmt if fmt is not None and fmt is _BUILTIN.get(kind) else None
 
 
 def groups() -> tuple[str, ...]:

@@ -36,6 +36,7 @@ class ImportReport:
     timings: dict[str, float] = field(default_factory=dict)
     manifests_written: list[str] = field(default_factory=list)
     reconciled: Reconciled | None = None  # the manifests were checked against the cache
+    jobs: int = 1  # the processes that decoded: 1 when no pool was started
 
     @property
     def reconcile_note(self) -> str | None:
@@ -78,6 +79,7 @@ class ImportReport:
             "saved": bool(self.save and self.save.changed),
             "backup": str(self.save.backup) if self.save and self.save.backup else None,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+            "jobs": self.jobs,
             "manifests_written": self.manifests_written,
             "reconciled": None
             if self.reconciled is None

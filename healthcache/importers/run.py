@@ -42,7 +42,9 @@ from healthcache.freshness import held_keys
 from healthcache.importers import archive, detect, formats
 from healthcache.importers.base import Extracted, ImportFailed, Input, Limits, NotAnActivity, Progress
 from healthcache.importers.decide import Facts, Verdict, decide
+from healthcache.importers.decode import Decoded, Task, poolable
 from healthcache.importers.manifest import FileEntry, Manifests, MemberEntry, SessionEntry, head_tail_hash, path_key
+from healthcache.importers.pool import Decoder, usable_cores
 from healthcache.importers.report import FileResult, ImportReport, Outcome
 from healthcache.importers.walk import Item, file_item, members, walk
 from healthcache.ingest import ingest
@@ -79,8 +81,10 @@ class _Run:
     full: bool
     limits: Limits
     progress: Progress | None
+    decoder: Decoder = field(default_factory=lambda: Decoder(1))
     results: list[FileResult] = field(default_factory=list)
     records: list[SourceRecord] = field(default_factory=list)
+    decoding: dict[str, int] = field(default_factory=dict)  # sha256 -> its files queued for decoding
 
     def settle(
         self,
@@ -93,7 +97,29 @@ class _Run:
         ex: Extracted | None = None,
         touch: bool = False,
     ) -> None:
+        """Record an outcome (``record``) in input order: after every decode queued before it."""
+        self.decoder.later(lambda: self.record(item, line, entry, group=group, arc=arc, ex=ex, touch=touch))
+
+    def before(self, sha: str | None = None) -> None:
+        """A decision is about to read what earlier outcomes recorded (a digest's twin, a Polar
+        session, an export's head and tail): let every one queued before it be recorded first."""
+        if sha is None or sha in self.decoding:
+            self.decoder.drain()
+
+    def record(
+        self,
+        item: Item,
+        line: FileResult | None,
+        entry: FileEntry | MemberEntry | None = None,
+        *,
+        group: str | None = None,
+        arc: _Archive | None = None,
+        ex: Extracted | None = None,
+        touch: bool = False,
+    ) -> None:
         """The one place an outcome is recorded: its report line, its records and its manifest entry.
+
+        Called in input order only (``settle``, or a decode's continuation, which the decoder runs in order).
 
         A file's entry goes into its group's manifest, a member's into its archive's entry; a Polar
         session that gave records is remembered by id, so its next download is skipped unopened.
@@ -125,8 +151,15 @@ def run_import(
     on_wait: Callable[[str | None], None] | None = None,
     progress: Progress | None = None,
     limits: Limits | None = None,
+    jobs: int | None = None,
+    on_pool: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import files, folders and archives into the cache; never raises for one bad file."""
+    """Import files, folders and archives into the cache; never raises for one bad file.
+
+    ``jobs`` worker processes decode new files (default: the usable cores; 1: no pool at all);
+    the outcome is the same as a serial run's, in the same order (``pool``).  ``on_pool`` is
+    told when the workers start.
+    """
     report = ImportReport(dry_run=dry_run)
     t0 = time.perf_counter()
     paths = store.paths
@@ -134,21 +167,21 @@ def run_import(
     report.timings["scan"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    run = _Run(manifests=Manifests(paths), full=full, limits=limits or Limits(), progress=progress)
+    decoder = Decoder(usable_cores() if jobs is None else jobs, on_start=on_pool)
+    run = _Run(manifests=Manifests(paths), full=full, limits=limits or Limits(), progress=progress, decoder=decoder)
     if not full and run.manifests.stale(trusted_lineage(paths)):
         # The cache is not the one the manifests were written for: believe them only as far as it holds their records.
         report.reconciled = run.manifests.check_against(held_keys(store.read().cache))
         report.timings["reconcile"] = time.perf_counter() - t1
     _unreadable(run, missing, odd)
-    for path, st in found:
-        item = file_item(path, st)
-        try:
-            _one_file(run, item)
-        except Exception as exc:  # a bug in one importer must cost one file, never the whole import
-            run.results.append(
-                FileResult(path=item.label, status="failed", reason=f"unexpected error: {type(exc).__name__}: {exc}")
-            )
+    try:
+        _read_all(run, found)
+    except BaseException:  # Ctrl-C above all: the workers are stopped, nothing is saved
+        decoder.close(interrupted=True)
+        raise
+    decoder.close()
     report.timings["read"] = time.perf_counter() - t1
+    report.jobs = decoder.jobs if decoder.pooled else 1
     report.files = run.results
 
     unique = {rec.key: rec for rec in run.records}  # the same record from two files (an export and its copy)
@@ -166,6 +199,17 @@ def run_import(
         report.merge, report.save = result.report, result.save
     report.timings["merge_save"] = time.perf_counter() - t2
     return report
+
+
+def _read_all(run: _Run, found: list[tuple[str, os.stat_result]]) -> None:
+    for path, st in found:
+        item = file_item(path, st)
+        try:
+            _one_file(run, item)
+        except Exception as exc:  # a bug in one importer must cost one file, never the whole import
+            why = f"unexpected error: {type(exc).__name__}: {exc}"
+            run.settle(item, FileResult(path=item.label, status="failed", reason=why))
+    run.decoder.drain()
 
 
 def _unreadable(run: _Run, missing: list[str], odd: list[tuple[str, str, bool]]) -> None:
@@ -194,6 +238,8 @@ def _failed(entry: FileEntry | None) -> bool:
 
 def _facts(run: _Run, item: Item, entry: FileEntry | None) -> Facts:
     session = detect.polar_session_id(item.name)
+    if session:
+        run.before()
     known = run.manifests.polar_session(session) if session else None
     return Facts(
         full=run.full,
@@ -232,25 +278,35 @@ def _one_file(run: _Run, item: Item) -> None:
         run.settle(item, FileResult(path=item.label, status="failed", reason=f"cannot read: {exc.strerror or exc}"))
         return
     sha = hashlib.sha256(data).hexdigest()
+    run.before(sha)
     twin = run.manifests.by_sha.get(sha)
     same = entry is not None and entry.sha256 == sha
     verdict = decide(replace(facts, same_digest=same, twin=twin if twin != item.label else None))
     if not verdict.open:
         _seen_content(run, item, verdict, entry, kind, twin)
         return
-    line, ex = _read_data(run, item.label, item.name, data, kind, member=False)
-    keys = [r.key for r in ex.records] if ex else []
-    status = line.status if line.status != "unchanged" else "skipped"
-    read = FileEntry(
-        size=item.size,
-        mtime_ns=item.mtime_ns,
-        status=status,
-        kind=line.kind,
-        sha256=sha,
-        reason=line.reason,
-        keys=keys,
-    )
-    run.settle(item, line, read, group=formats.group_of(ex.kind if ex else line.kind), ex=ex)
+    run.decoding[sha] = run.decoding.get(sha, 0) + 1
+
+    def then(decoded: Decoded) -> None:
+        line, ex = decoded
+        run.decoding[sha] -= 1
+        if not run.decoding[sha]:
+            del run.decoding[sha]
+        keys = [r.key for r in ex.records] if ex else []
+        status = line.status if line.status != "unchanged" else "skipped"
+        read = FileEntry(
+            size=item.size,
+            mtime_ns=item.mtime_ns,
+            status=status,
+            kind=line.kind,
+            sha256=sha,
+            reason=line.reason,
+            keys=keys,
+        )
+        run.record(item, line, read, group=formats.group_of(ex.kind if ex else line.kind), ex=ex)
+
+    task = Task(label=item.label, name=item.name, data=data, kind=kind, member=False, limits=run.limits)
+    run.decoder.decode(task, then, poolable=poolable(kind))
 
 
 def _seen_content(
@@ -274,76 +330,12 @@ def _seen_content(
     run.settle(item, line, copy, group=group)
 
 
-def _read_data(
-    run: _Run, label: str, name: str, data: bytes, kind: str, *, member: bool
-) -> tuple[FileResult, Extracted | None]:
-    """Read one in-memory file by its kind: its report line, and what it gave."""
-    shown = None if kind in ("unknown", "empty") else kind
-    try:
-        ex = _extract(run, name, data, kind, member=member)
-    except ImportFailed as exc:
-        return FileResult(path=label, status="failed", kind=shown, reason=exc.reason, member=member), None
-    except NotAnActivity as exc:
-        return FileResult(path=label, status="skipped", kind=shown, reason=exc.reason, member=member), None
-    except Exception as exc:  # a parser bug must cost one file, never the import
-        why = f"unexpected error: {type(exc).__name__}: {exc}"
-        return FileResult(path=label, status="failed", kind=shown, reason=why, member=member), None
-    line = FileResult(
-        path=label,
-        status="imported",
-        kind=ex.kind or kind,
-        records=len(ex.records),
-        warnings=ex.warnings,
-        member=member,
-    )
-    return line, ex
-
-
-def _extract(run: _Run, name: str, data: bytes, kind: str, *, member: bool, depth: int = 0) -> Extracted:
-    """The records of one in-memory file, by the reader its format registers (``formats.FORMATS``)."""
-    if kind == "gzip":
-        if depth:
-            raise ImportFailed("gzip inside gzip: refused")
-        inner = archive.gunzip(data, run.limits)
-        inner_name = archive.strip_gz(name)
-        inner_kind = detect.sniff(inner[: detect.HEAD_BYTES], inner_name, run.limits)
-        if inner_kind in ("zip", "gzip"):
-            raise ImportFailed(f"a compressed {inner_kind} inside gzip: refused")
-        return _extract(run, inner_name, inner, inner_kind, member=member, depth=depth + 1)
-    if kind == "json":
-        try:
-            doc = msgspec.json.decode(data)
-        except msgspec.DecodeError as exc:
-            raise ImportFailed(f"malformed or truncated JSON: {exc}") from exc
-        kind = detect.json_kind(doc)
-    fmt = formats.FORMATS.get(kind)
-    if fmt is not None:
-        item = Input(name=name, size=len(data), data=data, limits=run.limits, progress=run.progress)
-        return fmt.reader()(item)
-    raise _not_read(name, kind, member)
-
-
-def _not_read(name: str, kind: str, member: bool) -> ImportFailed | NotAnActivity:
-    """Why content of no registered format is not imported: a failure when its name promised a
-    format or nothing at all is known of it, else a harmless skip."""
-    if kind == "empty":
-        return NotAnActivity("an empty file") if member else ImportFailed("empty file")
-    what = kind.split(":", 1)[1] if ":" in kind else "content of no known type"
-    described = f"XML with root <{what[4:]}>" if what.startswith("xml:") else what
-    claimed = formats.claimed_by(name)
-    if claimed is not None:
-        known = "" if kind in ("unknown", "empty") else f"; the content is {described}"
-        return ImportFailed(f"not {claimed.claim}{known}")
-    if kind == "unknown" and not member:
-        return ImportFailed("unknown file type")
-    return NotAnActivity(f"not an activity file ({described})")
-
-
 # ---------------------------------------------------------------- exports and archives
 
 
 def _streamed_file(run: _Run, item: Item, f: IO[bytes], kind: str, entry: FileEntry | None, facts: Facts) -> None:
     """Exports and archives: too big to hash on every change, so size + first/last MiB."""
+    run.before()
     digest = head_tail_hash(f, item.size)
     twin = None if run.full else run.manifests.same_head_tail(item.size, digest)
     same = entry is not None and entry.head_tail == digest
@@ -386,6 +378,7 @@ def _zip_file(run: _Run, item: Item, f: IO[bytes], digest: str, entry: FileEntry
             arc = _Archive(path=item.label, zf=zf, export=formats.export_format(m.basename for m in found), prior=prior)
             top.kind = f"zip:{arc.group}" if arc.export else "zip"
             _members(run, arc, found)
+            run.decoder.drain()  # its members' outcomes, before they are counted
     except ImportFailed as exc:
         top.status, top.reason = "failed", exc.reason
         failed = FileEntry(status="failed", kind="zip", reason=exc.reason, **stamp)  # type: ignore[arg-type]
@@ -408,6 +401,8 @@ def _members(run: _Run, arc: _Archive, found: Sequence[archive.Member], prefix: 
         assert mem is not None
         old = arc.prior.get(item.key)
         session = detect.polar_session_id(item.name)
+        if session:
+            run.before()
         known = run.manifests.polar_session(session) if session and not run.full else None
         companion = next((c for c in (arc.export.companions if arc.export else ()) if c[0] in f"/{mem.name}"), None)
         facts = Facts(
@@ -422,8 +417,9 @@ def _members(run: _Run, arc: _Archive, found: Sequence[archive.Member], prefix: 
                 crc=mem.crc, size=mem.size, status="imported", keys=list(known.keys) if known else []
             )
             run.settle(item, None, kept, arc=arc)
-            # an unchanged nested archive keeps its members' entries
-            arc.out.update({n: e for n, e in arc.prior.items() if n.startswith(item.key + "/")})
+            # an unchanged nested archive keeps its members' entries (in order, as settle records)
+            nested = {n: e for n, e in arc.prior.items() if n.startswith(item.key + "/")}
+            run.decoder.later(lambda nested=nested: arc.out.update(nested))
             arc.counts["unchanged"] += 1
         elif verdict.why == "companion":
             line = FileResult(
@@ -443,11 +439,14 @@ def _members(run: _Run, arc: _Archive, found: Sequence[archive.Member], prefix: 
 
 
 def _read_member(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> None:
-    def done(line: FileResult, reason: str | None = None, ex: Extracted | None = None) -> None:
+    def done(line: FileResult, reason: str | None = None, ex: Extracted | None = None, *, now: bool = False) -> None:
         status = line.status if line.status != "unchanged" else "skipped"
         keys = [r.key for r in ex.records] if ex else []
         entry = MemberEntry(crc=mem.crc, size=mem.size, status=status, reason=reason, keys=keys)
-        run.settle(item, line, entry, arc=arc, ex=ex)
+        if now:  # a decode's continuation, already in input order
+            run.record(item, line, entry, arc=arc, ex=ex)
+        else:
+            run.settle(item, line, entry, arc=arc, ex=ex)
         arc.counts[status] += 1
 
     try:
@@ -481,8 +480,8 @@ def _read_member(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> N
         line = FileResult(path=item.label, status="failed", reason=f"corrupt archive member: {exc}", member=True)
         done(line, str(exc))
         return
-    line, ex = _read_data(run, item.label, item.name, data, kind, member=True)
-    done(line, line.reason, ex)
+    task = Task(label=item.label, name=item.name, data=data, kind=kind, member=True, limits=run.limits)
+    run.decoder.decode(task, lambda d: done(d[0], d[0].reason, d[1], now=True), poolable=poolable(kind))
 
 
 def _nested(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> None:
@@ -496,6 +495,7 @@ def _nested(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> None:
             export = formats.export_format(m.basename for m in found)
             inner = _Archive(path=arc.path, zf=zf, export=export, prior=arc.prior, out=arc.out, depth=arc.depth + 1)
             _members(run, inner, found, prefix=item.key + "/")
+    run.decoder.drain()  # its members' outcomes, before they are counted
     counts = inner.counts
     status = "imported" if counts["imported"] or counts["unchanged"] else "skipped"
     why = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
