@@ -108,7 +108,13 @@ class RetentionPolicy:
 
 @dataclass(frozen=True)
 class SyncConfig:
+    """The smart skip's thresholds (``sync_state.SkipRule``) and the endpoints."""
+
     min_interval_minutes: float = 60.0
+    active_interval_minutes: float = 120.0
+    quiet_interval_minutes: float = 240.0
+    max_interval_minutes: float = 360.0
+    active_days: float = 7.0
     garmin_api_base: str | None = None
     garmin_sso_url: str | None = None
     garmin_token_url: str | None = None
@@ -158,6 +164,10 @@ class BackupsSection(_Section):
 
 class SyncSection(_Section):
     min_interval_minutes: Minutes = SyncConfig.min_interval_minutes
+    active_interval_minutes: Minutes = SyncConfig.active_interval_minutes
+    quiet_interval_minutes: Minutes = SyncConfig.quiet_interval_minutes
+    max_interval_minutes: Minutes = SyncConfig.max_interval_minutes
+    active_days: Minutes = SyncConfig.active_days
     garmin_api_base: str | None = None
     garmin_sso_url: str | None = None
     garmin_token_url: str | None = None
@@ -379,6 +389,7 @@ def _check(values: _Section, section: str, where: Path | str) -> None:
     """What a type cannot say: a client id is a number, an endpoint is an http(s) URL."""
     if not isinstance(values, SyncSection):
         return
+    _check_intervals(values, section, where)
     cid = values.strava_client_id
     if isinstance(cid, str) and cid.strip() and not cid.strip().isdigit():
         raise ConfigError(f"{where}: [sync] strava_client_id must be a number, got {_toml(cid)}")
@@ -386,6 +397,23 @@ def _check(values: _Section, section: str, where: Path | str) -> None:
         url = getattr(values, key)
         if url is not None and url.strip() and not re.match(r"^https?://[^\s/]+", url.strip()):
             raise ConfigError(f"{where}: [{section}] {key} must be an http:// or https:// URL, got {_toml(url)}")
+
+
+_INTERVALS = ("min_interval_minutes", "active_interval_minutes", "quiet_interval_minutes", "max_interval_minutes")
+
+
+def _check_intervals(values: SyncSection, section: str, where: Path | str) -> None:
+    """The smart skip's thresholds in order: never within min, always after max, the other two between."""
+    lo, hi = values.min_interval_minutes, values.max_interval_minutes
+    if lo > hi:
+        raise ConfigError(f"{where}: [{section}] min_interval_minutes ({lo:g}) is above max_interval_minutes ({hi:g})")
+    for key in _INTERVALS[1:3]:
+        value = getattr(values, key)
+        if not lo <= value <= hi:
+            raise ConfigError(
+                f"{where}: [{section}] {key} must lie between min_interval_minutes ({lo:g}) and "
+                f"max_interval_minutes ({hi:g}), got {value:g}"
+            )
 
 
 _APPRISE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S")
@@ -435,6 +463,10 @@ def _to_config(parsed: ConfigFile, where: Path | str) -> Config:
     cid = s.strava_client_id.strip() if isinstance(s.strava_client_id, str) else s.strava_client_id
     sync = SyncConfig(
         min_interval_minutes=s.min_interval_minutes,
+        active_interval_minutes=s.active_interval_minutes,
+        quiet_interval_minutes=s.quiet_interval_minutes,
+        max_interval_minutes=s.max_interval_minutes,
+        active_days=s.active_days,
         garmin_api_base=s.garmin_api_base,
         garmin_sso_url=s.garmin_sso_url,
         garmin_token_url=s.garmin_token_url,

@@ -25,10 +25,10 @@ from typing import ClassVar
 from healthcache import history
 from healthcache.config import NOTIFY_EVENTS, Config, Paths
 from healthcache.history import Delivery, Record, redact
+from healthcache.sources import registry
 
 PREVIOUS = 200  # records read to count a streak (a longer one is told as 200)
 ID_LINES = 20  # ids listed in a message; the rest are counted
-AUTH_SOURCES = ("garmin", "strava")
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,8 @@ class AuthExpired(Event):
 
     @property
     def command(self) -> str:
-        return f"healthcache auth {self.source}" if self.source in AUTH_SOURCES else "healthcache auth garmin|strava"
+        names = registry.names()
+        return f"healthcache auth {self.source}" if self.source in names else f"healthcache auth {'|'.join(names)}"
 
     def title(self) -> str:
         return f"healthcache: log in to {self.source} again"

@@ -50,7 +50,27 @@ def status(store: Store) -> dict[str, Any]:
     baseline = read_baseline(paths)
     out["baseline"] = None if baseline is None else msgspec.to_builtins(baseline)
     out["sources"] = _source_states(paths.sync_state)
+    out["next_sync"] = next_syncs(store)
     out["import_failures"] = [{"path": p, "reason": r} for p, r in failing(paths)]
+    return out
+
+
+def next_syncs(store: Store) -> dict[str, dict[str, Any]]:
+    """Per API source: whether the next ``sync`` or ``run`` asks it, when it is due, and why (the smart skip)."""
+    from healthcache.sources import registry
+    from healthcache.sources.protocol import get_source
+    from healthcache.sources.sync_state import SkipRule, decide_sync, load_state
+    from healthcache.timeutil import utc_iso
+
+    rule, now = SkipRule.of(store.config.sync), store.clock()
+    out: dict[str, dict[str, Any]] = {}
+    for name in registry.names():
+        if not get_source(name).is_configured(store.paths):
+            out[name] = {"due": False, "at": None, "reason": f"not set up; run healthcache auth {name}"}
+            continue
+        decision = decide_sync(load_state(store.paths, name), now, rule)
+        at = utc_iso(decision.next_at) if decision.next_at is not None and not decision.sync else None
+        out[name] = {"due": decision.sync, "at": at, "reason": decision.reason}
     return out
 
 
@@ -87,13 +107,16 @@ def _counts(
     }
 
 
+_NOT_SOURCES = frozenset({"daily-run"})  # the daily run's own bookkeeping (``daily.STATE``)
+
+
 def _source_states(folder: Path) -> dict[str, Any]:
     """Each source's state file, summarised generically (sources own their formats)."""
     found: dict[str, Any] = {}
     if not folder.is_dir():
         return found
     for f in sorted(folder.glob("*.json")):
-        if f.name == "cache-index.json":
+        if f.name == "cache-index.json" or f.stem in _NOT_SOURCES:
             continue
         try:
             doc = msgspec.json.decode(f.read_bytes())

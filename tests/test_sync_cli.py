@@ -67,7 +67,7 @@ def test_second_sync_within_the_hour_makes_no_request_and_no_write(ws: Workspace
     assert state_files(ws) == states  # not even the bookkeeping was rewritten
     assert ws.backups() == backups
     assert second.out.count("no request sent") == 2
-    assert "synced less than a minute ago (at most every 60 min)" in second.out
+    assert "synced less than a minute ago (every 2 h: an activity in the last 7 days)" in second.out
 
 
 def test_skipped_sync_imports_no_client_library(ws: Workspace) -> None:
@@ -223,13 +223,13 @@ def test_configured_endpoint_in_the_config_file(ws: Workspace, monkeypatch: pyte
     monkeypatch.delenv("HEALTHCACHE_GARMIN_API_BASE")
     monkeypatch.delenv("HEALTHCACHE_STRAVA_API_HOST")
     Path(ws.paths.config_file).write_text(
-        f'[sync]\ngarmin_api_base = "{ws.garmin.base}"\nstrava_api_host = "{ws.strava.host}"\nmin_interval_minutes = 5\n'
+        f'[sync]\ngarmin_api_base = "{ws.garmin.base}"\nstrava_api_host = "{ws.strava.host}"\nmin_interval_minutes = 5\nactive_interval_minutes = 5\n'
     )
     seed_both(ws, 2)
     r = ws.cli("sync")
     assert r.code == 0, r.err
     assert ws.garmin.paths("/activitylist-service") and ws.strava.paths("/api/v3/")
-    assert ws.cli("sync").out.count("at most every 5 min") == 2
+    assert ws.cli("sync").out.count("(every 5 min: an activity in the last 7 days)") == 2
 
 
 def test_payload_digests_are_kept_only_for_recent_activities(ws: Workspace) -> None:

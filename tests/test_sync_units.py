@@ -21,7 +21,7 @@ from healthcache.sources.strava import budget as strava_budget
 from healthcache.sources.strava import client as strava_client
 from healthcache.sources.strava import payloads as strava
 from healthcache.sources.strava.budget import next_quarter_hour, next_utc_midnight
-from healthcache.sources.sync_state import SourceState, payload_digest, skip_reason
+from healthcache.sources.sync_state import SkipRule, SourceState, decide_sync, payload_digest
 from healthcache.splits import km_laps_to_splits, per_km_splits
 from tests.fakes import payloads
 
@@ -313,15 +313,18 @@ def test_reset_times_follow_stravas_windows() -> None:
 
 
 def test_skip_reason_rules() -> None:
+    """The smart skip's basics (the full table: tests/test_smart_skip.py)."""
     now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    rule = SkipRule()
     recent = SourceState(last_success="2024-05-01T11:40:00.000000Z")
-    assert "synced 20 min ago" in skip_reason(recent, now, 60, force=False)
-    assert skip_reason(recent, now, 60, force=True) is None
-    assert skip_reason(recent, now, 15, force=False) is None
+    assert "synced 20 min ago" in decide_sync(recent, now, rule).reason
+    assert not decide_sync(recent, now, rule).sync
+    assert decide_sync(recent, now, rule, force=True).sync
+    assert decide_sync(recent, now, SkipRule(min_minutes=15, active_minutes=15, quiet_minutes=15)).sync
     limited = SourceState(rate_limited_until="2024-05-01T12:15:00Z", rate_limit_reason="429")
-    assert "rate limited until 2024-05-01T12:15:00Z" in skip_reason(limited, now, 60, force=True)
-    assert skip_reason(limited, now + timedelta(minutes=16), 60, force=False) is None
-    assert skip_reason(SourceState(), now, 60, force=False) is None
+    assert "rate limited until 2024-05-01T12:15:00Z" in decide_sync(limited, now, rule, force=True).reason
+    assert decide_sync(limited, now + timedelta(minutes=16), rule).sync
+    assert decide_sync(SourceState(), now, rule).sync
 
 
 def test_retry_call_retries_only_what_it_is_told_to() -> None:

@@ -298,6 +298,9 @@ def status(ctx: Ctx) -> None:
         )
         for name, st in data["sources"].items():
             lines.append(f"source {name}: " + ", ".join(f"{k}={v}" for k, v in st.items() if v is not None))
+        for name, nxt in data["next_sync"].items():
+            when = "at the next run" if nxt["due"] else (f"after {nxt['at']}" if nxt["at"] else "not scheduled")
+            lines.append(f"next sync {name}: {when} ({nxt['reason']})")
         fails = data["import_failures"]
         if fails:
             lines.append(f"files that failed to import ({len(fails)}; the next import tries them again):")

@@ -34,7 +34,7 @@ from healthcache.sources.sync_state import (
     BackfillState,
     SourceState,
     load_state,
-    skip_reason,
+    rate_limit_reason,
     update_states_locked,
     write_states,
 )
@@ -163,7 +163,7 @@ class _Backfill:
             return False
         if source in self.sessions:
             return True
-        why = skip_reason(load_state(paths, source), self.clock(), 0, force=True)
+        why = rate_limit_reason(load_state(paths, source), self.clock())
         if why is None and self.opener is None and not get_source(source).is_configured(paths):
             why = f"not set up; run healthcache auth {source}"
         if why is None:

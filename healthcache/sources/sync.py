@@ -1,7 +1,8 @@
 """``sync``: fetch each API source's window, normalise, merge and save, one source at a time.
 
-Per source: a smart skip (synced within the interval, or rate limited) that
-sends no request and imports no client; a fetch that keeps what it got when it
+Per source: a smart skip (``sync_state.decide_sync``: synced recently enough
+for how active the athlete is, or rate limited) that sends no request and
+imports no client; a fetch that keeps what it got when it
 fails half-way; records normalised one by one (a bad payload is reported and
 skipped, never half-imported); then either
 
@@ -47,10 +48,11 @@ from healthcache.sources.report import StepReport, describe_failure
 from healthcache.sources.sync_state import (
     SEEN_KEEP_DAYS,
     Seen,
+    SkipRule,
     SourceState,
+    decide_sync,
     load_state,
     payload_digest,
-    skip_reason,
     update_states_locked,
     write_states,
 )
@@ -260,9 +262,9 @@ def _sync_source(run: _Run, source: str) -> tuple[StepReport, int]:
 def _gate(run: _Run, source: str, now: datetime, st: SourceState, report: StepReport) -> bool:
     """Whether to ask ``source`` at all; when not, ``report`` says why (no request, no client)."""
     paths, config = run.store.paths, run.store.config
-    reason = skip_reason(st, now, config.sync.min_interval_minutes, force=run.options.force)
-    if reason is not None:
-        report.status, report.reason = "skipped", reason
+    decision = decide_sync(st, now, SkipRule.of(config.sync), force=run.options.force)
+    if not decision.sync:
+        report.status, report.reason = "skipped", decision.reason
         return False
     if run.opener is None and not get_source(source).is_configured(paths):
         if run.options.explicit:

@@ -1,4 +1,4 @@
-"""What a source remembers between runs (``tracking/sync_state/<source>.json``) and the skip rule.
+"""What a source remembers between runs (``tracking/sync_state/<source>.json``) and the smart skip.
 
 The state of a source is what lets a run decide cheaply: when it last
 succeeded (the smart skip), until when a rate limit holds (skip without a
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -111,30 +112,109 @@ def parse_state_time(text: str | None) -> datetime | None:
         return None
 
 
-def skip_reason(st: SourceState, now: datetime, min_interval_minutes: float, *, force: bool) -> str | None:
-    """Why this source must not be asked now, or None.  Pure.
+def rate_limit_reason(st: SourceState, now: datetime) -> str | None:
+    """Why ``st``'s source must not be asked now because of a rate limit, or None.  Pure.
 
-    A rate limit holds even under ``--force``: asking again would only spend
-    the budget that is being waited for.
+    It holds even under ``--force``: asking again would only spend the budget
+    that is being waited for.
     """
     until = parse_state_time(st.rate_limited_until)
     if until is not None and now < until:
         why = f" ({st.rate_limit_reason})" if st.rate_limit_reason else ""
         return f"rate limited until {utc_iso(until)}{why}; no request sent"
-    if force:
-        return None
-    last = parse_state_time(st.last_success)
-    if last is not None and min_interval_minutes > 0:
-        age = now - last
-        if timedelta(0) <= age < timedelta(minutes=min_interval_minutes):
-            minutes = age.total_seconds() / 60
-            return (
-                f"synced {_minutes(minutes)} ago (at most every {_minutes(min_interval_minutes)}); "
-                "no request sent; --force to sync now"
-            )
     return None
 
 
-def _minutes(value: float) -> str:
-    whole = math.floor(value)
-    return "less than a minute" if whole < 1 else f"{whole} min"
+@dataclass(frozen=True)
+class SkipRule:
+    """The thresholds of the smart skip (``[sync]`` in healthcache.toml), in minutes and days.
+
+    Never again within ``min_minutes``; always after ``max_minutes``; between,
+    after ``active_minutes`` when the source had an activity in the last
+    ``active_days`` days, after ``quiet_minutes`` when not.  A scheduler that
+    runs hourly thus asks an athlete's sources every 2 hours in training weeks
+    and every 4 in quiet ones, sparing a per-application budget such as Strava's.
+    """
+
+    min_minutes: float = 60.0
+    active_minutes: float = 120.0
+    quiet_minutes: float = 240.0
+    max_minutes: float = 360.0
+    active_days: float = 7.0
+
+    @classmethod
+    def of(cls, sync: Any) -> SkipRule:
+        """The rule a ``config.SyncConfig`` sets."""
+        return cls(
+            min_minutes=sync.min_interval_minutes,
+            active_minutes=sync.active_interval_minutes,
+            quiet_minutes=sync.quiet_interval_minutes,
+            max_minutes=sync.max_interval_minutes,
+            active_days=sync.active_days,
+        )
+
+
+@dataclass(frozen=True)
+class SyncDecision:
+    """Whether to sync a source now, why, and when it is due next (None: now, or unknown)."""
+
+    sync: bool
+    reason: str
+    next_at: datetime | None = None
+
+
+def latest_start(st: SourceState) -> datetime | None:
+    """The newest activity start the source's state remembers (its seen set), without the cache."""
+    newest = max((entry.start for entry in st.seen.values()), default=None)
+    return parse_state_time(newest)
+
+
+def decide_sync(st: SourceState, now: datetime, rule: SkipRule, *, force: bool = False) -> SyncDecision:
+    """Sync ``st``'s source now or not: the smart skip, with its reason and the next due time.  Pure.
+
+    A rate limit wins over everything, ``--force`` included; then ``force``;
+    a source never synced is synced; otherwise the interval that applies
+    (``SkipRule``) is measured from the last successful sync.
+    """
+    limited = rate_limit_reason(st, now)
+    if limited is not None:
+        return SyncDecision(False, limited, parse_state_time(st.rate_limited_until))
+    if force:
+        return SyncDecision(True, "forced (--force)")
+    last = parse_state_time(st.last_success)
+    if last is None:
+        return SyncDecision(True, "never synced")
+    age = now - last
+    if age < timedelta(0):
+        return SyncDecision(True, f"last sync at {utc_iso(last)} is in the future (the clock changed)")
+    newest = latest_start(st)
+    active = newest is not None and now - newest <= timedelta(days=rule.active_days)
+    days = _number(rule.active_days)
+    if active:
+        interval, why = rule.active_minutes, f"every {_span(rule.active_minutes)}: an activity in the last {days} days"
+    else:
+        interval, why = rule.quiet_minutes, f"every {_span(rule.quiet_minutes)}: no activity in the last {days} days"
+    if interval < rule.min_minutes:
+        interval, why = rule.min_minutes, f"never within {_span(rule.min_minutes)}"
+    if interval > rule.max_minutes:
+        interval, why = rule.max_minutes, f"always after {_span(rule.max_minutes)}"
+    due = last + timedelta(minutes=interval)
+    ago = f"synced {_span(age.total_seconds() / 60)} ago"
+    if now >= due:
+        return SyncDecision(True, f"{ago} ({why})", due)
+    return SyncDecision(False, f"{ago} ({why}); next after {utc_iso(due)}; no request sent; --force to sync now", due)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _span(minutes: float) -> str:
+    """45 min, 2 h, 2 h 5 min; under a minute: less than a minute."""
+    whole = math.floor(minutes)
+    if whole < 1:
+        return "less than a minute"
+    hours, rest = divmod(whole, 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h" + (f" {rest} min" if rest else "")
