@@ -28,6 +28,7 @@ import hashlib
 import io
 import struct
 import warnings
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -107,21 +108,81 @@ def read(item: Input) -> Extracted:
 
 def read_fit(data: bytes, name: str) -> Extracted:
     """One FIT file (possibly chained) to at most one record."""
-    import fitdecode
-
     if len(data) < 12 or data[8:12] != b".FIT":
         raise ImportFailed("not a FIT file (no .FIT signature)")
     sha = hashlib.sha256(data).hexdigest()  # the id is the file as found, not our in-memory repair
     data, patch_note = _patched_header(data)
     warns: list[str] = [patch_note] if patch_note else []
-    file_types: list[str] = []
-    sessions: list[dict[str, Any]] = []
-    samples: list[tuple[datetime, float | None, float | None]] = []
-    file_id: dict[str, Any] = {}
-    creator: dict[str, Any] = {}
-    sport_msg: dict[str, Any] = {}
+    scan = _scan(data)
+    known = [t for t in scan.file_types if t]
+    if known and "activity" not in known:
+        kinds = sorted(set(known))
+        raise NotAnActivity(f"not an activity (a FIT {', '.join(kinds)} file)")
+    summaries = _sessions_of(scan, warns)
+    raw: dict[str, Any] = {
+        "format": "fit",
+        "file": name,
+        "sha256": sha,
+        "size": len(data),
+        "file_type": known[0] if known else None,
+        "device": _device(scan.file_id, scan.creator),
+        "local_offset_s": scan.offset_s,
+        "sessions": summaries,
+    }
+    if any(s.get("from_records") for s in summaries):
+        raw["from_records"] = True
+    splits = _splits(summaries, scan.samples)
+    if splits:
+        raw["hr_splits"] = splits
+    raw = {k: v for k, v in raw.items() if v is not None}
+    return Extracted(records=[validated(normalise_raw(raw))], warnings=warns, kind="fit")
+
+
+@dataclass
+class _Scan:
+    """What one pass over the messages keeps: only what the summary and the per-km HR need."""
+
+    file_types: list[str] = field(default_factory=list)
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[tuple[datetime, float | None, float | None]] = field(default_factory=list)
+    file_id: dict[str, Any] = field(default_factory=dict)
+    creator: dict[str, Any] = field(default_factory=dict)
+    sport_msg: dict[str, Any] = field(default_factory=dict)
     offset_s: int | None = None
-    error: str | None = None
+    error: str | None = None  # where the file broke off, if it did
+
+    def add(self, mname: str, frame: Any) -> None:
+        if mname == "record":
+            ts = _time(frame.get_value("timestamp", fallback=None))
+            if ts is not None:
+                d = frame.get_value("distance", fallback=None)
+                hr = frame.get_value("heart_rate", fallback=None)
+                self.samples.append((ts, nonneg(d), heart_rate(hr)))
+        elif mname == "session":
+            self.sessions.append(_fields(frame))
+        elif mname == "file_id":
+            f = _fields(frame)
+            self.file_types.append(str(f.get("type")) if f.get("type") is not None else "")
+            if not self.file_id:
+                self.file_id = f
+        elif mname == "device_info":
+            f = _fields(frame)
+            if not self.creator and f.get("device_index") in ("creator", 0):
+                self.creator = f
+        elif mname == "activity":
+            f = _fields(frame)
+            ts, lts = f.get("timestamp"), f.get("local_timestamp")
+            if isinstance(ts, datetime) and isinstance(lts, datetime):
+                self.offset_s = _offset(lts, ts)
+        elif mname == "sport" and not self.sport_msg:
+            self.sport_msg = _fields(frame)
+
+
+def _scan(data: bytes) -> _Scan:
+    """Every data message, read to the end or to the damage (kept as ``error``)."""
+    import fitdecode
+
+    scan = _Scan()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reader = fitdecode.FitReader(
@@ -131,54 +192,28 @@ def read_fit(data: bytes, name: str) -> Extracted:
         )
         try:
             for frame in reader:
-                if not isinstance(frame, fitdecode.FitDataMessage):
-                    continue
-                mname = frame.name
-                if mname == "record":
-                    ts = _time(frame.get_value("timestamp", fallback=None))
-                    if ts is None:
-                        continue
-                    d = frame.get_value("distance", fallback=None)
-                    hr = frame.get_value("heart_rate", fallback=None)
-                    samples.append((ts, nonneg(d), heart_rate(hr)))
-                elif mname == "session":
-                    sessions.append(_fields(frame))
-                elif mname == "file_id":
-                    f = _fields(frame)
-                    file_types.append(str(f.get("type")) if f.get("type") is not None else "")
-                    if not file_id:
-                        file_id = f
-                elif mname == "device_info":
-                    f = _fields(frame)
-                    if not creator and f.get("device_index") in ("creator", 0):
-                        creator = f
-                elif mname == "activity":
-                    f = _fields(frame)
-                    ts, lts = f.get("timestamp"), f.get("local_timestamp")
-                    if isinstance(ts, datetime) and isinstance(lts, datetime):
-                        offset_s = _offset(lts, ts)
-                elif mname == "sport" and not sport_msg:
-                    sport_msg = _fields(frame)
+                if isinstance(frame, fitdecode.FitDataMessage):
+                    scan.add(frame.name, frame)
         except fitdecode.FitError as exc:
-            error = str(exc)
+            scan.error = str(exc)
         finally:
             reader.close()
+    return scan
 
-    known = [t for t in file_types if t]
-    if known and "activity" not in known:
-        kinds = sorted(set(known))
-        raise NotAnActivity(f"not an activity (a FIT {', '.join(kinds)} file)")
-    summaries = _summaries(sessions)
-    timed = samples
+
+def _sessions_of(scan: _Scan, warns: list[str]) -> list[dict[str, Any]]:
+    """The sessions to summarise (from the records when the device never wrote one), or why there are none."""
+    summaries = _summaries(scan.sessions)
+    timed = scan.samples
     if not summaries and len(timed) >= 2:
-        summaries = [_from_records(timed, sport_msg)]
+        summaries = [_from_records(timed, scan.sport_msg)]
         warns.append(f"no session summary (cut off before the device wrote it); summarised from {len(timed)} records")
-    if error is not None:
+    if scan.error is not None:
         if not summaries:
-            raise ImportFailed(f"corrupt FIT file: {error}")
-        warns.append(f"the file is damaged ({error}); imported what was read before the damage")
+            raise ImportFailed(f"corrupt FIT file: {scan.error}")
+        warns.append(f"the file is damaged ({scan.error}); imported what was read before the damage")
     if not summaries:
-        if sessions or samples:
+        if scan.sessions or timed:
             raise NotAnActivity(
                 "no absolute start time (timestamps are relative to the device's power-on) or no timed records"
             )
@@ -188,30 +223,20 @@ def read_fit(data: bytes, name: str) -> Extracted:
     if not summaries:
         raise NotAnActivity("no absolute start time (timestamps are relative to the device's power-on)")
     _hr_from_records(summaries, timed)
+    return summaries
 
-    splits = None
-    if len({s.get("sport") for s in summaries if s.get("sport") != "transition"}) <= 1 and timed:
-        t0 = timed[0][0]
-        splits = hr_splits(((t - t0).total_seconds(), d, hr) for t, d, hr in timed)
 
-    raw: dict[str, Any] = {
-        "format": "fit",
-        "file": name,
-        "sha256": sha,
-        "size": len(data),
-        "file_type": known[0] if known else None,
-        "device": _device(file_id, creator),
-        "local_offset_s": offset_s,
-        "sessions": summaries,
-    }
-    if any(s.get("from_records") for s in summaries):
-        raw["from_records"] = True
-    if splits:
-        raw["hr_splits"] = [
-            {"km": s.km, "duration_s": s.duration_s, "avg_hr": s.avg_hr, "max_hr": s.max_hr} for s in splits
-        ]
-    raw = {k: v for k, v in raw.items() if v is not None}
-    return Extracted(records=[validated(normalise_raw(raw))], warnings=warns, kind="fit")
+def _splits(
+    summaries: list[dict[str, Any]], timed: list[tuple[datetime, float | None, float | None]]
+) -> list[dict[str, Any]] | None:
+    """Per-km HR from the records, when the file is one sport."""
+    if len({s.get("sport") for s in summaries if s.get("sport") != "transition"}) > 1 or not timed:
+        return None
+    t0 = timed[0][0]
+    splits = hr_splits(((t - t0).total_seconds(), d, hr) for t, d, hr in timed)
+    if not splits:
+        return None
+    return [{"km": s.km, "duration_s": s.duration_s, "avg_hr": s.avg_hr, "max_hr": s.max_hr} for s in splits]
 
 
 def _offset(local: datetime, utc: datetime) -> int | None:
