@@ -333,13 +333,13 @@ def test_field_rules_cover_every_merged_field() -> None:
 # --- ambiguity, absorption, tombstones, links ------------------------------------
 
 
-def test_closest_candidate_wins_and_ambiguity_is_reported() -> None:
+def test_closest_candidate_wins_and_the_other_is_reported() -> None:
     cache, reports = run([garmin(111), garmin(112, T0 + 3 * MIN)], [strava(222, T0 + 20 * SEC)])
     (entry,) = reports[1].entries
-    assert entry.outcome == "ambiguous" and entry.activity_id == "garmin:111"
+    assert entry.outcome == "joined_closest" and entry.activity_id == "garmin:111"
     assert entry.candidates == ["garmin:112"] and entry.rule == "heuristic"
     assert grouping(cache) == {frozenset({"garmin:111", "strava:222"}), frozenset({"garmin:112"})}
-    assert "1 ambiguous" in render_merge_report(reports[1])
+    assert "1 joined the closest of several matches" in render_merge_report(reports[1])
 
 
 def test_a_record_matching_two_kept_apart_activities_joins_them() -> None:
@@ -386,11 +386,11 @@ def test_same_link_overrides_the_heuristic() -> None:
     assert report.entries[0].rule == "link"
 
 
-def test_external_id_naming_a_taken_garmin_activity_is_a_conflict() -> None:
+def test_external_id_naming_a_taken_garmin_activity_keeps_the_record_apart() -> None:
     cache, _ = run([garmin(111), strava(222, T0)])
     new, report = merge(cache, [strava(223, T0 + 2 * MIN, distance=9000, external_id="garmin_push_111")], now=LATER)
     (entry,) = report.entries
-    assert entry.outcome == "ambiguous" and entry.candidates == ["garmin:111"]
+    assert entry.outcome == "kept_apart" and entry.candidates == ["garmin:111"]
     assert "already has strava:222" in (entry.detail or "")
     assert grouping(new) == {frozenset({"garmin:111", "strava:222"}), frozenset({"strava:223"})}
 
@@ -406,7 +406,7 @@ def test_report_rendering() -> None:
     _, reports = run([garmin(111), garmin(5, T0 + timedelta(days=1))], [strava(222, T0), garmin(111, name="New")])
     text = render_merge_report(reports[1], verbose=True)
     lines = text.splitlines()
-    assert lines[0] == "0 new, 1 updated, 1 merged as duplicates, 0 unchanged, 0 ambiguous"
+    assert lines[0] == "0 new, 1 updated, 1 merged as duplicates, 0 unchanged"
     assert any(line.split()[:4] == ["merged", "strava:222", "->", "garmin:111"] for line in lines)
     assert any("[same_id] fields: name" in line for line in lines)
     assert render_merge_report(reports[1]).count("\n") == 0

@@ -107,3 +107,18 @@ def test_a_v1_file_is_migrated_in_memory_and_saved_only_after_a_backup(store: St
     assert json.loads(saved)["schema_version"] == SCHEMA_VERSION
     # The save backed the v1 file up first (by its content's hash, whatever form the backup takes).
     assert backup.find(store.paths.backups, hashlib.sha256(v1).hexdigest()) is not None
+
+
+def test_the_readme_cache_example_is_this_schema_version_with_a_recorded_join() -> None:
+    """The README's example of the cache file is the version written now, its join a valid decision."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## The cache file\n", 1)[1].split("\n## ", 1)[0]
+    doc = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+    assert doc["schema_version"] == SCHEMA_VERSION
+    (act,) = doc["activities"]
+    (join,) = msgspec.convert(act["joins"], list[Join])
+    keys = {act["id"], *act["aliases"], *(f"{s}:{i}" for s, i in act["source_ids"].items())}
+    assert set(join.records) <= keys and join.records[0] != act["id"]  # the first record has none
+    assert "`joins` holds" in section and "`schema_version` 1" in section

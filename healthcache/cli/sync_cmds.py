@@ -47,23 +47,37 @@ def _render_step(step: Any) -> list[str]:
         f"{head} {step.requests} requests  {step.seconds:.2f} s  seen {step.seen}  new {step.new}  "
         f"updated {step.updated}  merged {step.merged}  unchanged {step.unchanged}  skipped {step.skipped}"
     )
-    if step.ambiguous:
-        line += f"  ambiguous {step.ambiguous}"
+    for name, n in (("joined-closest", step.joined_closest), ("kept-apart", step.kept_apart)):
+        if n:
+            line += f"  {name} {n}"
+    if step.conflict:
+        line += f"  conflicts {step.conflict} (not stored)"
     if step.tombstoned:
         line += f"  deleted-before {step.tombstoned}"
     lines = [line, *(f"{'':<7} {note}" for note in step.notes)]
     if step.saved:
         lines.append(f"{'':<7} saved the cache" + (f" (backup {step.backup})" if step.backup else ""))
-    verbs = {"new": "would add", "updated": "would update", "merged": "would merge", "ambiguous": "unsure about"}
+    verbs = {
+        "new": "would add",
+        "updated": "would update",
+        "merged": "would merge",
+        "joined_closest": "would merge",
+        "kept_apart": "would add",
+        "conflict": "would refuse",
+    }
     for change in step.changes if step.status == "dry_run" else []:
         what = f"{change['start_time'] or ''} {change['sport'] or ''} {change['name'] or ''}".strip()
         extra = ""
-        if change["outcome"] == "merged":
+        apart = ", ".join(change["candidates"])
+        if change["outcome"] in ("merged", "joined_closest"):
             extra = f" into {change['activity_id']} ({change['rule'] or 'rule'})"
+            extra += f", apart from {apart}" if change["outcome"] == "joined_closest" else ""
         elif change["outcome"] == "updated" and change["fields"]:
             extra = f" ({', '.join(change['fields'])})"
-        elif change["outcome"] == "ambiguous" and change["candidates"]:
-            extra = f" (could be {', '.join(change['candidates'])})"
+        elif change["outcome"] == "kept_apart":
+            extra = f" (apart from {apart}: they cannot take it)"
+        elif change["outcome"] == "conflict":
+            extra = f" ({change['activity_id']} holds another {change['key'].split(':', 1)[0]} record)"
         lines.append(f"{'':<7} {verbs[change['outcome']]:<12} {change['key']}{extra}  {what}")
     return lines
 

@@ -11,7 +11,7 @@ from healthcache.merge.engine import Merger, merge
 from healthcache.merge.explain import Group, Member, NearMiss, groups, near_misses
 from healthcache.merge.fields import FIELD_RULES, MERGED_FIELDS, Builder, FieldRule, Normaliser, has_value
 from healthcache.merge.links import link_records, link_refusal, unlink_records
-from healthcache.merge.report import OUTCOMES, MergeReport, Outcome, ReportEntry
+from healthcache.merge.report import OUTCOMES, UNRESOLVED, MergeReport, Outcome, ReportEntry
 from healthcache.merge.rules import RULES, Comparison, compare, garmin_ref, platform
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "MERGED_FIELDS",
     "OUTCOMES",
     "RULES",
+    "UNRESOLVED",
     "Builder",
     "Comparison",
     "FieldRule",

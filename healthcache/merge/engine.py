@@ -213,9 +213,9 @@ class Merger:
         if home is not None:
             sid = home.source_ids.get(rec.source)
             if sid is not None and sid != rec.source_id:  # a stale alias names an activity with another id
-                detail = f"{key} resolves to {home.id}, which already has {rec.source}:{sid}"
+                detail = f"{key} resolves to {home.id}, which already has {rec.source}:{sid}; not stored"
                 return ReportEntry(
-                    key=key, activity_id=home.id, outcome="ambiguous", candidates=[home.id], detail=detail
+                    key=key, activity_id=home.id, outcome="conflict", candidates=[home.id], detail=detail
                 )
             choice = Choice(target=home, rule="same_id")
         else:
@@ -252,20 +252,25 @@ class Merger:
         return Join(rule="heuristic", records=[rec.key, act.id], at=self.now, figures=cmp.figures())
 
     def add(self, rec: SourceRecord, choice: Choice) -> ReportEntry:
-        """A new activity of its own (candidates it matched but could not join are listed)."""
+        """A new activity of its own; ``kept_apart`` when activities its ids name could not take it (listed)."""
         act = self.fields.new_activity(rec)
         self.index.put(act, new=True)
         self.note_external(rec, act)
         return ReportEntry(
             key=rec.key,
             activity_id=act.id,
-            outcome="ambiguous" if choice.conflicts else "new",
+            outcome="kept_apart" if choice.conflicts else "new",
             candidates=choice.conflicts,
             detail="; ".join(choice.notes) or None,
         )
 
     def join(self, rec: SourceRecord, choice: Choice, strong: list[Strong], *, is_new: bool) -> ReportEntry:
-        """Join the record to its target, then absorb whatever else it matched."""
+        """Join the record to its target, then absorb whatever else it matched.
+
+        A new record that also matched activities it cannot be joined with is
+        ``joined_closest``: the target was the closest that could take it (a link
+        or an id first, then the nearest heuristic match); the rest stay apart.
+        """
         assert choice.target is not None
         joined, fields = self.fields.join(choice.target, rec)
         if is_new and choice.decision is not None:
@@ -280,7 +285,7 @@ class Merger:
         self.note_external(rec, joined)
         outcome: Outcome
         if is_new:
-            outcome = "ambiguous" if choice.conflicts else "merged"
+            outcome = "joined_closest" if choice.conflicts else "merged"
         else:
             outcome = "merged" if absorbed else "updated" if fields else "unchanged"
         if absorbed:
@@ -304,6 +309,8 @@ class Merger:
         for ident, how, why, by_platform, decision in later:
             cur = self.index.by_key.get(ident)
             if cur is None or cur.id == joined.id or self.is_distinct(record_keys(joined), record_keys(cur)):
+                continue
+            if cur.id in choice.conflicts:  # already named: its id could not take the record
                 continue
             problem = self.why_not_union(joined, cur, by_platform=by_platform)
             if problem is None:

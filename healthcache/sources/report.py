@@ -22,7 +22,9 @@ class StepReport:
     updated: int = 0
     merged: int = 0
     unchanged: int = 0
-    ambiguous: int = 0
+    joined_closest: int = 0  # joined one match; others it matched stay apart (merge.OUTCOMES)
+    kept_apart: int = 0  # added as new: the activities its ids name cannot take it
+    conflict: int = 0  # not stored: its id names an activity holding another record of the source
     tombstoned: int = 0
     skipped: int = 0  # records rejected (bad payloads)
     saved: bool = False  # the cache file was rewritten
@@ -47,7 +49,9 @@ class StepReport:
             "updated": self.updated,
             "merged": self.merged,
             "unchanged": self.unchanged,
-            "ambiguous": self.ambiguous,
+            "joined_closest": self.joined_closest,
+            "kept_apart": self.kept_apart,
+            "conflict": self.conflict,
             "tombstoned": self.tombstoned,
             "skipped": self.skipped,
             "saved": self.saved,

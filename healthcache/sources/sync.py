@@ -216,19 +216,19 @@ def _normalise(source: str, raws: Sequence[Any], report: StepReport) -> tuple[li
 def _record_result(
     report: StepReport, entries: Sequence[ReportEntry], save: SaveResult | None, records: Sequence[SourceRecord]
 ) -> None:
+    from healthcache.merge import UNRESOLVED  # loaded by the merge already
+
     counts = Counter(e.outcome for e in entries)
     report.new, report.updated, report.merged = counts["new"], counts["updated"], counts["merged"]
-    report.unchanged, report.ambiguous, report.tombstoned = (
-        counts["unchanged"],
-        counts["ambiguous"],
-        counts["tombstoned"],
-    )
+    report.unchanged, report.tombstoned = counts["unchanged"], counts["tombstoned"]
+    report.joined_closest, report.kept_apart = counts["joined_closest"], counts["kept_apart"]
+    report.conflict = counts["conflict"]
     if save is not None:
         report.saved = save.changed
         report.backup = str(save.backup) if save.backup else None
     by_key = {r.key: r for r in records}
     for entry in entries:
-        if entry.outcome in ("new", "updated", "merged", "ambiguous"):
+        if entry.outcome in ("new", "updated", "merged", *UNRESOLVED):
             rec = by_key.get(entry.key)
             report.changes.append(
                 {
@@ -407,7 +407,7 @@ def _merge(
 
     def after_save(tx: Transaction, save: SaveResult) -> None:
         # Only what the saved cache really holds counts as merged, whatever the
-        # merge decided for it (an ambiguous record may have been left out); and
+        # merge decided for it (a record in conflict is left out); and
         # only what it holds stays in ``seen``, now checked against this very cache.
         saved_keys = held_keys(tx.cache)
         merged = {sid: d for sid, d in digests.items() if f"{source}:{sid}" in saved_keys}
