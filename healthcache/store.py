@@ -14,6 +14,7 @@ it lost an activity or its HR data, unless the loss is accepted.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import secrets
 import threading
@@ -232,6 +233,20 @@ def read_baseline(paths: Paths) -> guard.Baseline | None:
         ) from exc
 
 
+def _settle() -> None:
+    """Move every object the collector tracks to its oldest generation, as surviving a collection would.
+
+    A loaded cache is millions of long-lived objects allocated while the
+    collector was paused: the first young collection after it resumes would
+    walk all of them (about 0.1 s per 10k activities) to find no garbage.
+    ``freeze`` then ``unfreeze`` moves them without a walk.  Skipped when the
+    process froze objects of its own (``unfreeze`` would release them).
+    """
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
+
+
 def load_file(path: Path, *, index: CacheIndex | None = None, clock: Callable[[], datetime] = now_utc) -> Loaded:
     """Read and validate a cache (or backup, plain or compressed) file; a missing file is an empty cache."""
     try:
@@ -244,6 +259,7 @@ def load_file(path: Path, *, index: CacheIndex | None = None, clock: Callable[[]
     trusted = index is not None and index.sha256 == sha
     with codec.gc_paused():
         cache = codec.decode(data, path, trusted=trusted)
+        _settle()
     return Loaded(cache=cache, exists=True, sha256=sha, size=len(data), data=data, index=index)
 
 
@@ -285,35 +301,32 @@ def _in_background[T](fn: Callable[[], T]) -> Callable[[], T]:
 
 
 # The canonical layout (``codec.encode``, 2-space indent) around and between activities.  JSON
-# strings hold no raw newline, so a newline, four spaces and a brace can only close an object two
-# levels deep: within the activities list, one activity (whose first field is its id).
+# strings hold no raw newline, so a comma, a newline, four spaces and a brace can only start an
+# object two levels deep: within the activities list, one activity.
 _OPEN = b'\n  "activities": [\n'
 _CLOSE = b'\n  ],\n  "tombstones": '
 _NO_ACTIVITIES = b'\n  "activities": [],\n  "tombstones": '
-_FIRST = b'    {\n      "id": '
-_LAST = b"\n    }"
-_BETWEEN = _LAST + b",\n" + _FIRST
+_SEP = b",\n"
 
 
 def _activities_region(data: bytes) -> tuple[int, int] | None:
     """Where the activities list's items are in canonical cache bytes: (start, end); None if not there."""
     start = data.find(_OPEN)
     end = data.rfind(_CLOSE)  # near the end: only the tombstones and links follow
-    if start < 0 or end < start + len(_OPEN) or not data.startswith(_FIRST, start + len(_OPEN)):
+    if start < 0 or end <= start + len(_OPEN):
         return None
     return start + len(_OPEN), end
 
 
-def _bodies(data: bytes, region: tuple[int, int]) -> list[bytes]:
-    """Each activity's bytes between ``"id": `` and its closing brace, in order."""
-    start, end = region
-    return data[start + len(_FIRST) : end - len(_LAST)].split(_BETWEEN)
+def _element(act: Activity) -> bytes:
+    """One activity's bytes in the canonical activities list (after its two bytes of separator)."""
+    return b"    " + msgspec.json.format(codec.encode_compact(act), indent=2).replace(b"\n", b"\n    ")
 
 
 def _same_but_header(data: bytes, old: Loaded, new: Cache) -> bool:
     """Whether ``data`` (``new`` with this save's header) is the loaded file's bytes but for the
     header's time and generator: then the save changes nothing.  Compared in place, no copy."""
-    body = _OPEN[:-2]
+    body = _OPEN[:-2]  # the body starts at the activities key
     i, j = data.find(body), old.data.find(body)
     if i < 0 or j < 0 or len(data) - i != len(old.data) - j:
         return False
@@ -395,7 +408,10 @@ class Store:
                 raise OutsideEditRefused(outside, self.paths.home)
             if outside is not None and outside.changed and self.on_outside is not None:
                 self.on_outside(outside)
-            yield Transaction(self, loaded, corrupt, outside)
+            try:
+                yield Transaction(self, loaded, corrupt, outside)
+            finally:
+                _settle()  # what the save built, before the collector resumes
 
 
 class Transaction:
@@ -622,45 +638,79 @@ class Transaction:
         return live
 
     def _fresh_activities(self, data: bytes, final: Cache) -> list[Activity] | None:
-        """The activities of ``data`` whose bytes differ from their loaded bytes, each decoded (type-checked).
+        """The activities of ``data`` not byte-identical to their loaded bytes, each decoded (type-checked).
 
-        Walks ``data``'s activities in order: one taken unchanged from the
-        loaded file must be followed by exactly its loaded bytes and a
-        separator; any other is cut at the next separator and decoded.  The
-        walk must end exactly at the list's end, and the file without its
-        activities (header, tombstones, links) is decoded too.  None when the
-        loaded file cannot vouch for its bytes (not known to be healthcache's
-        own, or not in the canonical layout): then the caller decodes everything.
+        The activities lists of ``data`` and of the loaded file are walked side
+        by side, in place.  Every element is two bytes of separator (``[`` or
+        ``,`` and a newline) and the activity.  An activity not taken from the
+        loaded file is located by its own bytes (encoded alone: a long, unique
+        needle, so the search is quick) and decoded; one loaded but gone from
+        ``data`` is passed over in the loaded bytes the same way; between them,
+        runs of activities kept from the loaded file must be byte-identical to
+        the loaded bytes (one comparison per run).  An activity edited in
+        place, or anything unexpected, breaks a run: then None, and the caller
+        decodes the whole file.  None too when the loaded file cannot vouch for
+        its bytes (not known to be healthcache's own).  The file without its
+        activities (header, tombstones, links) is decoded as well.
         """
         old = self.loaded
-        if self.corrupt is not None or old.index is None or old.index.sha256 != old.sha256 or not old.cache.activities:
+        if self.corrupt is not None or old.index is None or old.index.sha256 != old.sha256:
             return None
         new_region, old_region = _activities_region(data), _activities_region(old.data)
-        if new_region is None or old_region is None or not final.activities:
+        if new_region is None or old_region is None:
             return None
-        old_bodies = _bodies(old.data, old_region)
-        if len(old_bodies) != len(old.cache.activities):
-            return None
-        where = self._positions()
-        start, end = new_region
-        pos, last = start + len(_FIRST), len(final.activities) - 1
+        (first, end), (old_first, old_end) = new_region, old_region
+        where, old_acts, before = self._positions(), old.cache.activities, old.data
+
+        def run(stop: int) -> bool:
+            """``data[p:stop]`` (whole elements) equals the loaded bytes at ``q``."""
+            if stop == p:
+                return True
+            sep = _OPEN[-2:] if p == first - 2 else _SEP
+            return stop > p and data.startswith(sep, p) and before.startswith(memoryview(data)[p + 2 : stop], q + 2)
+
         fresh: list[Activity] = []
+        p, q = first - 2, old_first - 2  # the pending run of kept activities starts here, in each
+        k = 0  # the next loaded activity the walk has not passed
         with codec.gc_paused():
-            codec._decoder.decode(data[: start - len(_OPEN)] + _NO_ACTIVITIES + data[end + len(_CLOSE) :])
-            for i, act in enumerate(final.activities):
-                after = _LAST if i == last else _BETWEEN
+            codec._decoder.decode(data[: first - len(_OPEN)] + _NO_ACTIVITIES + data[end + len(_CLOSE) :])
+            for act in final.activities:
                 j = where.get(id(act))
-                if j is not None:
-                    body = old_bodies[j]
-                    if data.startswith(body, pos) and data.startswith(after, pos + len(body)):
-                        pos += len(body) + len(after)
-                        continue
-                stop = end - len(_LAST) if i == last else data.find(_BETWEEN, pos)
-                if not pos <= stop <= end:
-                    return None  # not the layout expected: decode everything
-                fresh.append(_activity_decoder.decode(b'{"id": ' + data[pos:stop] + b"}"))
-                pos = stop + len(after)
-        return fresh if pos == end else None
+                if j is not None and j == k:
+                    k += 1  # the run goes on
+                    continue
+                if j is not None and j < k:
+                    return None  # out of the loaded order
+                if j is None:  # not from the loaded file: the run ends where it is
+                    element = _element(act)
+                    at = data.find(element, p + 2, end) - 2
+                    if at < p or not run(at) or not data.startswith(_OPEN[-2:] if at == first - 2 else _SEP, at):
+                        return None
+                    q += at - p
+                    p = at + 2 + len(element)
+                    fresh.append(_activity_decoder.decode(element))
+                    continue
+                # loaded activities k..j-1 are gone (or changed): the run ends where the first of them is
+                at = before.find(_element(old_acts[k]), q + 2, old_end) - 2
+                if at < q or not run(p + at - q):
+                    return None
+                p, q = p + at - q, at
+                for g in range(k, j):
+                    element = _element(old_acts[g])
+                    if not before.startswith(element, q + 2):
+                        return None
+                    q += 2 + len(element)
+                k = j + 1
+            # the last run, then the loaded activities gone at the end
+            tail = [_element(a) for a in old_acts[k:]]
+            if old_end - q != end - p + sum(2 + len(e) for e in tail) or not run(end):
+                return None
+            q += end - p
+            for element in tail:
+                if not before.startswith(element, q + 2):
+                    return None
+                q += 2 + len(element)
+        return fresh
 
     def _write_index(
         self, cache: Cache, data: bytes, sha: str, lineage: str, keys: set[str] | None = None

@@ -10,6 +10,7 @@ only the activities that changed, with every check exactly as strong as before.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from healthcache import codec
 from healthcache.errors import HealthcacheError, IntegrityRefused
-from healthcache.model.records import Activity, Cache, Tombstone
+from healthcache.model.records import Activity, Cache, Tombstone, sort_key
 from healthcache.store import Store, load_file
 from tests import factories
 
@@ -125,6 +126,28 @@ def test_a_file_not_known_as_its_own_is_decoded_in_full(
     assert counter.bytes >= store.paths.cache.stat().st_size
 
 
+def test_leaving_a_transaction_does_not_walk_the_cache_with_the_collector(
+    store: Store, seeded: Callable[[int], Cache]
+) -> None:
+    """The cache's objects, made while the collector was paused, are not walked by a young collection on the way out."""
+    seeded(300)
+    runs: list[tuple[str, dict[str, int]]] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        runs.append((phase, info))
+
+    assert gc.isenabled()
+    with store.transaction() as tx:
+        tx.save(_with_new(tx.cache, 5))
+        gc.callbacks.append(seen)
+    try:
+        junk = [[i] for i in range(500)]  # a few allocations, as any caller makes next
+    finally:
+        gc.callbacks.remove(seen)
+    assert junk and runs == []
+    assert gc.get_count()[0] < 2000
+
+
 # ---- the guard: the same verdict as the whole check ----------------------------------------
 
 OPS = st.lists(
@@ -152,8 +175,10 @@ def _apply(cache: Cache, ops: list[tuple[str, int]], tag: str) -> Cache:
             j = (i + 1) % len(acts)
             acts[i] = msgspec.structs.replace(acts[i], aliases=[*acts[i].aliases, acts[j].id])
             acts.pop(j)
-        elif op == "add":
+        elif op in ("add", "add_early"):
             a = factories.activity(1000 + k)
+            if op == "add_early":  # sorts first
+                a = msgspec.structs.replace(a, start_time=f"2019-01-01T00:{k % 60:02d}:00Z")
             new_id = f"{tag}{pos}"
             acts.append(msgspec.structs.replace(a, id=f"garmin:{new_id}", source_ids={"garmin": new_id}))
         elif op == "tombstone":
@@ -183,3 +208,27 @@ def test_the_guard_sparing_kept_activities_gives_the_whole_checks_verdict(
             tx.save(new)
         except IntegrityRefused as exc:
             assert exc.violations == tx.check(new)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=OPS, then=OPS)
+def test_the_walk_decodes_exactly_the_activities_not_kept_as_loaded(
+    store: Store, first: list[tuple[str, int]], then: list[tuple[str, int]]
+) -> None:
+    """Adds first, in the middle and last; drops and edits anywhere: the walk vouches for the rest."""
+    for f in store.paths.home.rglob("*"):
+        if f.is_file():
+            f.unlink()
+    with store.transaction() as tx:
+        tx.save(_apply(factories.cache(8), first, "a"), force_reason="setup")
+    with store.transaction() as tx:
+        new = _apply(tx.cache, then, "b")
+        final = tx._canonical(msgspec.structs.replace(new, activities=sorted(new.activities, key=sort_key)))
+        data = codec.encode(final)
+        fresh = tx._fresh_activities(data, final)
+        if not final.activities or not tx.cache.activities:
+            return  # no list to walk: the whole file is decoded
+        assert fresh is not None
+        loaded = {id(a) for a in tx.cache.activities}
+        assert fresh == [a for a in final.activities if id(a) not in loaded]
+        assert codec._decoder.decode(data).activities == final.activities
