@@ -1,7 +1,9 @@
 """Where things live (``Paths``) and what the user chose (``Config``).
 
 The workspace ("home") is ``--home``, else ``$HEALTHCACHE_HOME``, else the
-current folder.  Settings come from ``<home>/healthcache.toml``; environment
+workspace the current folder is in (like git), else the per-user default
+(``choose_home``): never a random folder someone happened to be in, so no run
+scatters a ``tracking/`` across the disk.  Settings come from ``<home>/healthcache.toml``; environment
 variables (``ENV_OVERRIDES``) override the endpoint and export settings so cron
 and tests can set them without editing the file.
 
@@ -32,14 +34,94 @@ CONFIG_NAME = "healthcache.toml"
 DEFAULT_PREFERENCE: tuple[str, ...] = ("garmin", "fit", "strava", "polar", "apple_health")
 
 
+# Files only healthcache writes: either one makes a folder a workspace.  A bare
+# ``tracking/`` does not: that name is too common to claim someone's folder.
+WORKSPACE_MARKERS: tuple[str, ...] = (CONFIG_NAME, "tracking/unified-cache.json")
+
+# Which rule chose the home (``Paths.rule``), in resolution order.
+BY_OPTION = "--home"
+BY_ENV = "$HEALTHCACHE_HOME"
+BY_WORKSPACE = "workspace"
+BY_DEFAULT = "per-user default"
+BY_CALLER = "given"  # a library caller built Paths(home) itself
+
+
+@dataclass(frozen=True)
+class HomeChoice:
+    """The home, the rule that chose it, and why, in words for ``paths``."""
+
+    home: Path
+    rule: str
+    why: str
+
+
+def choose_home(
+    option: str | os.PathLike[str] | None,
+    env: str | None,
+    cwd: Path,
+    enclosing: tuple[Path, str] | None,
+    user_default: Path | None,
+) -> HomeChoice:
+    """--home, else $HEALTHCACHE_HOME, else the workspace enclosing ``cwd`` (folder, marker), else the
+    per-user default (the caller looks for what a rule needs only when the rules before it did not apply)."""
+    if option is not None:
+        return HomeChoice(_absolute(option, cwd), BY_OPTION, "the folder given by --home")
+    if env:
+        return HomeChoice(_absolute(env, cwd), BY_ENV, "the folder $HEALTHCACHE_HOME names")
+    if enclosing is not None:
+        folder, marker = enclosing
+        where = "the current folder is a workspace" if folder == cwd else f"the workspace enclosing {cwd}"
+        return HomeChoice(folder, BY_WORKSPACE, f"{where} (it holds {marker})")
+    if user_default is None:
+        raise ValueError("no rule chose a home: the per-user default is needed")
+    return HomeChoice(
+        user_default,
+        BY_DEFAULT,
+        f"no --home, no $HEALTHCACHE_HOME, and no workspace in {cwd} or above",
+    )
+
+
+def _absolute(path: str | os.PathLike[str], cwd: Path) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else cwd / p
+
+
+def workspace_marker(folder: Path) -> str | None:
+    """Why ``folder`` is a workspace (the marker it holds: ``healthcache.toml`` or a cache), or None."""
+    return next((m for m in WORKSPACE_MARKERS if (folder / m).is_file()), None)
+
+
+def find_workspace(start: Path) -> tuple[Path, str] | None:
+    """The nearest workspace at or above ``start``, with its marker (git finds its repository the same way)."""
+    for folder in (start, *start.parents):
+        marker = workspace_marker(folder)
+        if marker is not None:
+            return folder, marker
+    return None
+
+
+def user_default_home() -> Path:
+    """The per-user workspace (platformdirs: ~/.local/share/healthcache, honouring $XDG_DATA_HOME, on Linux)."""
+    import platformdirs
+
+    return platformdirs.user_data_path("healthcache", appauthor=False)
+
+
 @dataclass(frozen=True)
 class Paths:
     home: Path
+    rule: str = field(default=BY_CALLER, compare=False)  # which rule chose the home (BY_*)
+    why: str = field(default="the folder the caller gave", compare=False)
 
     @classmethod
     def resolve(cls, home: str | os.PathLike[str] | None = None) -> Paths:
-        chosen = home if home is not None else os.environ.get("HEALTHCACHE_HOME") or os.getcwd()
-        return cls(Path(chosen).expanduser().absolute())
+        """The home by the rules of ``choose_home``; walks up from the current folder only when it must."""
+        env = os.environ.get("HEALTHCACHE_HOME") or None
+        cwd = Path.cwd()
+        enclosing = find_workspace(cwd) if home is None and not env else None
+        default = user_default_home() if home is None and not env and enclosing is None else None
+        choice = choose_home(home, env, cwd, enclosing, default)
+        return cls(choice.home, choice.rule, choice.why)
 
     @property
     def tracking(self) -> Path:
@@ -86,6 +168,8 @@ class Paths:
     def as_dict(self) -> dict[str, str]:
         return {
             "home": str(self.home),
+            "home_rule": self.rule,
+            "home_why": self.why,
             "config": str(self.config_file),
             "cache": str(self.cache),
             "baseline": str(self.baseline),

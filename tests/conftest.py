@@ -15,6 +15,15 @@ from tests import factories
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
+@pytest.fixture(autouse=True)
+def per_user_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The per-user data folder (platformdirs honours $XDG_DATA_HOME) under the test's tmp: no test ever
+    writes into the real per-user workspace, whatever the command and its current folder."""
+    xdg = tmp_path / ".xdg-data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(xdg))
+    return xdg
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty workspace; HEALTHCACHE_HOME is cleared so nothing leaks in from the environment."""

@@ -11,6 +11,7 @@ both (stderr, or one JSON object on stdout under ``--json``) and asks
 from __future__ import annotations
 
 import contextlib
+import difflib
 import gc
 import importlib
 import json
@@ -30,6 +31,7 @@ from healthcache.outcome import Failure, Outcome, exit_status, failure_of, json_
 
 # name -> (module:attribute, one-line help shown by `healthcache --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("healthcache.cli.init_cmds:init", "Make a folder a workspace and say what to do next."),
     "sync": ("healthcache.cli.sync_cmds:sync", "Fetch new activities from Garmin Connect and Strava and merge them."),
     "import": (
         "healthcache.cli.import_cmds:import_",
@@ -78,6 +80,18 @@ RECORDED = frozenset(
     {"sync", "import", "backfill-hr", "delete", "link", "unlink", "restore", "verify", "rebuild", "backups prune"}
     | {"run", "notify"}
 )
+# Commands that write into the home: run where no workspace is found, they create the per-user one and say so.
+WRITES_HOME = RECORDED | {"auth"}
+
+
+def no_such_command(name: str, known: Iterable[str]) -> str:
+    """The message for a mistyped command, with the nearest names (difflib, as click does for subcommands);
+    a name with the same letters (two swapped: "stauts") comes first."""
+    near = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.7)
+    near.sort(key=lambda candidate: sorted(candidate) != sorted(name))  # stable: difflib's order otherwise
+    if not near:
+        return f"No such command {name!r}. See 'healthcache --help' for the commands."
+    return f"No such command {name!r}. Did you mean " + " or ".join(repr(n) for n in near) + "?"
 
 
 class LazyGroup(click.Group):
@@ -92,6 +106,17 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(module_name), attr)
         assert isinstance(command, click.Command)
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            name = click.utils.make_str(args[0]) if args else ""
+            if not name or name in COMMANDS or name.startswith("-"):
+                raise
+            raise click.UsageError(no_such_command(name, COMMANDS), ctx) from exc
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Help from the table above, so `--help` imports no command module.
@@ -115,12 +140,16 @@ class Ctx:
     data: Any = None  # the command's result as emitted (the history takes its per-step figures)
     steps: list[Any] | None = None  # history.Step per step, for a command that fills them itself
     deliveries: list[Any] = field(default_factory=list)  # history.Delivery of notifications the command sent
+    _paths: Any = None
 
     @property
     def paths(self) -> Any:
-        from healthcache.config import Paths
+        """The home, resolved once per run (``config.choose_home``: --home, env, enclosing workspace, per-user)."""
+        if self._paths is None:
+            from healthcache.config import Paths
 
-        return Paths.resolve(self.home)
+            self._paths = Paths.resolve(self.home)
+        return self._paths
 
     def config(self) -> Any:
         from healthcache.config import Config
@@ -181,39 +210,91 @@ def _default_lock_timeout(quiet: bool) -> float | None:
     return 0.0 if quiet or not interactive else 600.0
 
 
-def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--home, --json, --quiet and --lock-timeout on every command; passes ``ctx: Ctx``."""
+HOME_HELP = (
+    "Workspace folder (default: $HEALTHCACHE_HOME, else the workspace the current folder is in, "
+    "else the per-user one; `healthcache paths` says which)."
+)
 
-    @click.option(
-        "--home",
-        type=click.Path(file_okay=False),
-        envvar="HEALTHCACHE_HOME",
-        help="Workspace folder (default: $HEALTHCACHE_HOME, else the current folder).",
-    )
-    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    @click.option("--quiet", "-q", is_flag=True, help="Print only on trouble (for cron).")
-    @click.option(
+
+def _global_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every command takes, before or after its name (the group declares them too)."""
+    func = click.option(
         "--lock-timeout",
         type=float,
         default=None,
         metavar="SECONDS",
         help="Wait this long for the write lock (default: 0 under cron/--quiet, 600 at a terminal).",
-    )
+    )(func)
+    func = click.option("--quiet", "-q", is_flag=True, help="Print only on trouble (for cron).")(func)
+    func = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(func)
+    return click.option("--home", type=click.Path(file_okay=False), help=HOME_HELP)(func)
+
+
+def _options_given(here: click.Context, home: str | None, as_json: bool, quiet: bool, lock: float | None) -> Ctx:
+    """One Ctx from the command's options and the group's (before the command name); the command's win."""
+    top = here.find_root().params
+    home = home if home is not None else top.get("home")
+    lock = lock if lock is not None else top.get("lock_timeout")
+    quiet = quiet or bool(top.get("quiet"))
+    timeout = lock if lock is not None else _default_lock_timeout(quiet)
+    return Ctx(home=home, as_json=as_json or bool(top.get("as_json")), quiet=quiet, lock_timeout=timeout)
+
+
+def _ctx_options(func: Callable[..., Any], *, workspace: bool) -> Callable[..., Any]:
+    @_global_options
     @wraps(func)
     def wrapper(
         *args: Any, home: str | None, as_json: bool, quiet: bool, lock_timeout: float | None, **kwargs: Any
     ) -> Any:
-        timeout = lock_timeout if lock_timeout is not None else _default_lock_timeout(quiet)
-        ctx = Ctx(home=home, as_json=as_json, quiet=quiet, lock_timeout=timeout)
-        ctx.command = " ".join(click.get_current_context().command_path.split()[1:])
+        here = click.get_current_context()
+        ctx = _options_given(here, home, as_json, quiet, lock_timeout)
+        ctx.command = " ".join(here.command_path.split()[1:])
         run = _RUN.get()
         if run is not None:
             run.ctx = ctx
             ctx.deferred = True
-        ctx.config()  # the configuration is validated before any command reads or writes anything
+        if workspace:
+            _per_user_home(ctx)
+            ctx.config()  # the configuration is validated before any command reads or writes anything
         return func(*args, ctx=ctx, **kwargs)
 
     return wrapper
+
+
+def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--home, --json, --quiet and --lock-timeout on every command; passes ``ctx: Ctx``."""
+    return _ctx_options(func, workspace=True)
+
+
+def workspace_free_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The same options for a command that resolves no home (``init`` makes one)."""
+    return _ctx_options(func, workspace=False)
+
+
+def _per_user_home(ctx: Ctx) -> None:
+    """Where no workspace was named or found, a writing command uses the per-user one: made if need be, and said.
+
+    The home resolution never picks a folder that is not a workspace, so this is the
+    only place a workspace appears without ``init``; a read-only command creates nothing
+    (``paths`` says which rule chose the home).
+    """
+    from healthcache.config import BY_DEFAULT, workspace_marker
+
+    paths = ctx.paths
+    if paths.rule != BY_DEFAULT or ctx.command not in WRITES_HOME:
+        return
+    created = ""
+    if workspace_marker(paths.home) is None:
+        from healthcache.workspace import init
+
+        init(paths.home, private=not paths.home.exists())
+        created = " (created)"
+    if not ctx.quiet:
+        click.echo(
+            f"using the per-user workspace {paths.home}{created}: no workspace here or above "
+            "(healthcache init makes one; --home names one)",
+            err=True,
+        )
 
 
 def writes_cache(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -264,9 +345,14 @@ def _epilog() -> str:
 
 @click.group(cls=LazyGroup, epilog=_epilog(), context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="healthcache")
-def cli() -> None:
+@_global_options
+def cli(home: str | None, as_json: bool, quiet: bool, lock_timeout: float | None) -> None:
     """Keep every workout from Garmin, Strava, Polar, Apple Health and your files
-    in one guarded, de-duplicated local JSON file."""
+    in one guarded, de-duplicated local JSON file.
+
+    The options go before or after the command (`healthcache --home ~/training status`);
+    given on both sides, the command's own value wins.
+    """
 
 
 def corrupt_hint(exc: CorruptInput) -> str | None:
