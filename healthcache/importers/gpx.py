@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -97,89 +98,121 @@ def read(item: Input) -> Extracted:
 
 
 def read_gpx(data: bytes, name: str, limits: Limits | None = None) -> Extracted:
+    """One record from all the timed tracks of a GPX document."""
     root = parse_xml(data, limits or Limits())
-    if local_name(root.tag) != "gpx":
-        raise ImportFailed(f"not a GPX document (root element {local_name(root.tag)})")
-    creator = root.get("creator") or None
-    if creator and "apple health export" in creator.lower():
-        raise NotAnActivity("an Apple Health workout route: imported with the workout in its export.xml")
+    creator = _recording_creator(root)
     tracks = [t for t in root if local_name(t.tag) == "trk"]
-    trk_name = trk_type = None
-    total_points = timed_points = 0
-    distance = gain = moving = 0.0
-    samples: list[tuple[datetime, float, float | None]] = []
-    hrs: list[float] = []
+    walk = _Walk()
     for trk in tracks:
-        trk_name = trk_name or (_child_text(trk, "name") or "").strip() or None
-        trk_type = trk_type or (_child_text(trk, "type") or "").strip() or None
-        for seg in trk:
-            if local_name(seg.tag) != "trkseg":
-                continue
-            prev: tuple[float, float] | None = None
-            prev_t: datetime | None = None
-            prev_d = distance
-            eles: list[float] = []
-            for pt in seg:
-                if local_name(pt.tag) != "trkpt":
-                    continue
-                lat, lon = num(pt.get("lat")), num(pt.get("lon"))
-                if lat is None or lon is None or abs(lat) > 90 or abs(lon) > 180:
-                    continue
-                total_points += 1
-                if prev is not None:
-                    distance += haversine(prev[0], prev[1], lat, lon)
-                prev = (lat, lon)
-                ele = num(_child_text(pt, "ele"))
-                if ele is not None:
-                    eles.append(ele)
-                t = parse_time(_child_text(pt, "time"))
-                if t is None:
-                    continue
-                timed_points += 1
-                hr = _point_hr(pt)
-                if hr is not None:
-                    hrs.append(hr)
-                if prev_t is not None:
-                    dt = (t - prev_t).total_seconds()
-                    if dt > 0 and (distance - prev_d) / dt >= MOVING_SPEED:
-                        moving += dt
-                prev_t, prev_d = t, distance
-                samples.append((t, distance, hr))
-            gain += climb(eles)
-    if not tracks or total_points == 0:
-        raise NotAnActivity("no track (a route or waypoints only), not a recorded activity")
-    if timed_points == 0:
-        raise NotAnActivity("the track has no times (a planned route, not a recording)")
-    if timed_points * 2 < total_points:
-        raise NotAnActivity(f"only {timed_points} of {total_points} points carry a time: no reliable start or duration")
-    times = [s[0] for s in samples]
+        walk.add_track(trk)
+    _check_timed(walk, has_tracks=bool(tracks))
+    times = [s[0] for s in walk.samples]
     start, end = min(times), max(times)
     check_start(start)
     if end <= start:
         raise NotAnActivity("every point carries the same time: no duration")
-    samples.sort(key=lambda s: s[0])
-    splits = hr_splits(((t - start).total_seconds(), d, hr) for t, d, hr in samples)
+    walk.samples.sort(key=lambda s: s[0])
+    splits = hr_splits(((t - start).total_seconds(), d, hr) for t, d, hr in walk.samples)
+    hrs = walk.hrs
     raw: dict[str, Any] = {
         "format": "gpx",
         "file": name,
         "sha256": hashlib.sha256(data).hexdigest(),
         "size": len(data),
         "creator": creator,
-        "name": trk_name,
-        "type": trk_type,
+        "name": walk.name,
+        "type": walk.type,
         "start": utc_iso(start),
         "end": utc_iso(end),
-        "points": total_points,
-        "timed_points": timed_points,
-        "distance_m": round(distance, 1),
-        "elevation_gain_m": round(gain, 1),
-        "moving_time_s": round(moving, 1),
+        "points": walk.total_points,
+        "timed_points": walk.timed_points,
+        "distance_m": round(walk.distance, 1),
+        "elevation_gain_m": round(walk.gain, 1),
+        "moving_time_s": round(walk.moving, 1),
         "avg_hr": round(sum(hrs) / len(hrs), 1) if hrs else None,
         "max_hr": max(hrs) if hrs else None,
         "hr_splits": [_split_dict(s) for s in splits] if splits else None,
     }
     raw = {k: v for k, v in raw.items() if v is not None}
     return Extracted(records=[validated(normalise_raw(raw))], kind="gpx")
+
+
+def _recording_creator(root: Any) -> str | None:
+    """The document's creator, refusing what is not a GPX or is an Apple Health route (imported with its workout)."""
+    if local_name(root.tag) != "gpx":
+        raise ImportFailed(f"not a GPX document (root element {local_name(root.tag)})")
+    creator = root.get("creator") or None
+    if creator and "apple health export" in creator.lower():
+        raise NotAnActivity("an Apple Health workout route: imported with the workout in its export.xml")
+    return creator
+
+
+def _check_timed(walk: _Walk, has_tracks: bool) -> None:
+    """Refuse, with the reason, a document that is not a recording: no track, no times, or too few times."""
+    if not has_tracks or walk.total_points == 0:
+        raise NotAnActivity("no track (a route or waypoints only), not a recorded activity")
+    if walk.timed_points == 0:
+        raise NotAnActivity("the track has no times (a planned route, not a recording)")
+    if walk.timed_points * 2 < walk.total_points:
+        raise NotAnActivity(
+            f"only {walk.timed_points} of {walk.total_points} points carry a time: no reliable start or duration"
+        )
+
+
+@dataclass
+class _Walk:
+    """One pass along every track's points: distance, climb, moving time, and the timed samples with heart rate."""
+
+    name: str | None = None
+    type: str | None = None
+    total_points: int = 0
+    timed_points: int = 0
+    distance: float = 0.0
+    gain: float = 0.0
+    moving: float = 0.0
+    samples: list[tuple[datetime, float, float | None]] = field(default_factory=list)
+    hrs: list[float] = field(default_factory=list)
+
+    def add_track(self, trk: Any) -> None:
+        self.name = self.name or (_child_text(trk, "name") or "").strip() or None
+        self.type = self.type or (_child_text(trk, "type") or "").strip() or None
+        for seg in trk:
+            if local_name(seg.tag) == "trkseg":
+                self.add_segment(seg)
+
+    def add_segment(self, seg: Any) -> None:
+        """A segment's points: distance runs on across segments, moving time and climb do not."""
+        prev: tuple[float, float] | None = None
+        prev_t: datetime | None = None
+        prev_d = self.distance
+        eles: list[float] = []
+        for pt in seg:
+            if local_name(pt.tag) != "trkpt":
+                continue
+            lat, lon = num(pt.get("lat")), num(pt.get("lon"))
+            if lat is None or lon is None or abs(lat) > 90 or abs(lon) > 180:
+                continue
+            self.total_points += 1
+            if prev is not None:
+                self.distance += haversine(prev[0], prev[1], lat, lon)
+            prev = (lat, lon)
+            ele = num(_child_text(pt, "ele"))
+            if ele is not None:
+                eles.append(ele)
+            t = parse_time(_child_text(pt, "time"))
+            if t is None:
+                continue
+            self.timed_points += 1
+            hr = _point_hr(pt)
+            if hr is not None:
+                self.hrs.append(hr)
+            if prev_t is not None:
+                dt = (t - prev_t).total_seconds()
+                if dt > 0 and (self.distance - prev_d) / dt >= MOVING_SPEED:
+                    self.moving += dt
+            prev_t, prev_d = t, self.distance
+            self.samples.append((t, self.distance, hr))
+        self.gain += climb(eles)
 
 
 def _split_dict(s: HRSplit) -> dict[str, Any]:

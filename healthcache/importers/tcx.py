@@ -10,6 +10,7 @@ courses (planned routes) is skipped.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,7 +64,34 @@ def read(item: Input) -> Extracted:
 
 
 def read_tcx(data: bytes, name: str, limits: Limits | None = None) -> Extracted:
-    root = parse_xml(data, limits or Limits())
+    """One record from a TCX document: the laps' summary, filled and split from the trackpoints."""
+    seen = _Seen()
+    for act in _activities(parse_xml(data, limits or Limits())):
+        seen.add_activity(act)
+    warns: list[str] = []
+    start, end = _span(seen, warns)
+    check_start(start)
+    points = seen.points
+    if not any(p[1] is not None for p in points) and any(p[3] > 0 for p in points):
+        points = [(t, pd, hr, pd) for t, _, hr, pd in points]  # no distances written: measure the positions
+    raw: dict[str, Any] = {
+        "format": "tcx",
+        "file": name,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "sport": seen.sports[0] if len(set(seen.sports)) == 1 else "MultiSport",
+        "creator": seen.creator,
+        "start": utc_iso(start),
+        "end": utc_iso(end),
+        "laps": [{k: v for k, v in lap.items() if v is not None} for lap in seen.laps],
+        **_from_trackpoints(points, seen.alts),
+    }
+    raw = {k: v for k, v in raw.items() if v is not None}
+    return Extracted(records=[validated(normalise_raw(raw))], warnings=warns, kind="tcx")
+
+
+def _activities(root: Any) -> list[Any]:
+    """The document's Activity elements, those inside multisport sessions included."""
     if local_name(root.tag) != "TrainingCenterDatabase":
         raise ImportFailed(f"not a TCX document (root element {local_name(root.tag)})")
     activities = []
@@ -75,86 +103,104 @@ def read_tcx(data: bytes, name: str, limits: Limits | None = None) -> Extracted:
                     activities.append(part)
     if not activities:
         raise NotAnActivity("no activity (a TCX of courses or workouts only)")
-    sports: list[str] = []
-    laps_out: list[dict[str, Any]] = []
-    points: list[tuple[datetime, float | None, float | None, float]] = []
-    alts: list[float] = []
-    creator = None
-    ids: list[datetime] = []
-    for act in activities:
-        sports.append(act.get("Sport") or "Other")
+    return activities
+
+
+# A trackpoint as kept: time, the distance the device wrote, heart rate, distance measured from the positions.
+_Point = tuple[datetime, float | None, float | None, float]
+
+
+@dataclass
+class _Seen:
+    """What one pass over the activities keeps: sports, ids, laps, timed trackpoints, altitudes."""
+
+    sports: list[str] = field(default_factory=list)
+    laps: list[dict[str, Any]] = field(default_factory=list)
+    points: list[_Point] = field(default_factory=list)
+    alts: list[float] = field(default_factory=list)
+    creator: str | None = None
+    ids: list[datetime] = field(default_factory=list)
+
+    def add_activity(self, act: Any) -> None:
+        self.sports.append(act.get("Sport") or "Other")
         t = parse_time(_text(act, "Id"))
         if t:
-            ids.append(t)
-        creator = creator or _text(act, "Creator", "Name")
-        last_pos: tuple[float, float] | None = None
-        pos_dist = 0.0
+            self.ids.append(t)
+        self.creator = self.creator or _text(act, "Creator", "Name")
+        pos = _Positions()  # the positions' distance runs on across an activity's laps
         for lap in _kids(act, "Lap"):
-            laps_out.append(
-                {
-                    "start": lap.get("StartTime"),
-                    "total_time_s": num(_text(lap, "TotalTimeSeconds")),
-                    "distance_m": num(_text(lap, "DistanceMeters")),
-                    "calories": num(_text(lap, "Calories")),
-                    "avg_hr": num(_text(lap, "AverageHeartRateBpm", "Value")),
-                    "max_hr": num(_text(lap, "MaximumHeartRateBpm", "Value")),
-                }
-            )
+            self.laps.append(_lap_summary(lap))
             for track in _kids(lap, "Track"):
                 for tp in _kids(track, "Trackpoint"):
-                    tt = parse_time(_text(tp, "Time"))
-                    d = num(_text(tp, "DistanceMeters"))
-                    lat = num(_text(tp, "Position", "LatitudeDegrees"))
-                    lon = num(_text(tp, "Position", "LongitudeDegrees"))
-                    if lat is not None and lon is not None:
-                        if last_pos is not None:
-                            pos_dist += haversine(last_pos[0], last_pos[1], lat, lon)
-                        last_pos = (lat, lon)
-                    alt = num(_text(tp, "AltitudeMeters"))
-                    if alt is not None:
-                        alts.append(alt)
-                    if tt is None:
-                        continue
-                    points.append((tt, d, heart_rate(_text(tp, "HeartRateBpm", "Value")), pos_dist))
-    starts = [t for t in (parse_time(lap["start"]) for lap in laps_out) if t]
-    points.sort(key=lambda p: p[0])
-    warns: list[str] = []
-    if ids or starts:
-        start = min(ids + starts)
-        lap_ends = [
-            ls + timedelta(seconds=lap["total_time_s"])
-            for lap, ls in ((lap, parse_time(lap["start"])) for lap in laps_out)
-            if ls is not None and lap["total_time_s"] is not None
-        ]
-        if points and (points[0][0] > max([*lap_ends, start]) + timedelta(hours=1) or points[-1][0] < start):
-            warns.append("the trackpoint times lie outside the laps' (an edited file); the summary comes from the laps")
-            points_in_time = False
-        else:
-            points_in_time = True
-        end = max(lap_ends + ([points[-1][0]] if points and points_in_time else []) + [start])
-    elif points:
-        start, end = points[0][0], points[-1][0]
-    else:
-        raise NotAnActivity("the activity carries no times")
-    check_start(start)
-    if not any(p[1] is not None for p in points) and any(p[3] > 0 for p in points):
-        points = [(t, pd, hr, pd) for t, _, hr, pd in points]  # no distances written: measure the positions
+                    self.add_trackpoint(tp, pos)
+
+    def add_trackpoint(self, tp: Any, pos: _Positions) -> None:
+        tt = parse_time(_text(tp, "Time"))
+        d = num(_text(tp, "DistanceMeters"))
+        pos.move(num(_text(tp, "Position", "LatitudeDegrees")), num(_text(tp, "Position", "LongitudeDegrees")))
+        alt = num(_text(tp, "AltitudeMeters"))
+        if alt is not None:
+            self.alts.append(alt)
+        if tt is not None:
+            self.points.append((tt, d, heart_rate(_text(tp, "HeartRateBpm", "Value")), pos.distance))
+
+
+@dataclass
+class _Positions:
+    """The distance walked along the positions so far (for files that write positions but no distances)."""
+
+    last: tuple[float, float] | None = None
+    distance: float = 0.0
+
+    def move(self, lat: float | None, lon: float | None) -> None:
+        if lat is None or lon is None:
+            return
+        if self.last is not None:
+            self.distance += haversine(self.last[0], self.last[1], lat, lon)
+        self.last = (lat, lon)
+
+
+def _lap_summary(lap: Any) -> dict[str, Any]:
+    return {
+        "start": lap.get("StartTime"),
+        "total_time_s": num(_text(lap, "TotalTimeSeconds")),
+        "distance_m": num(_text(lap, "DistanceMeters")),
+        "calories": num(_text(lap, "Calories")),
+        "avg_hr": num(_text(lap, "AverageHeartRateBpm", "Value")),
+        "max_hr": num(_text(lap, "MaximumHeartRateBpm", "Value")),
+    }
+
+
+def _span(seen: _Seen, warns: list[str]) -> tuple[datetime, datetime]:
+    """Start and end: from the ids and laps when there are any (trackpoints only extend them when they agree)."""
+    seen.points.sort(key=lambda p: p[0])
+    points = seen.points
+    starts = [t for t in (parse_time(lap["start"]) for lap in seen.laps) if t]
+    if not (seen.ids or starts):
+        if not points:
+            raise NotAnActivity("the activity carries no times")
+        return points[0][0], points[-1][0]
+    start = min(seen.ids + starts)
+    lap_ends = [
+        ls + timedelta(seconds=lap["total_time_s"])
+        for lap, ls in ((lap, parse_time(lap["start"])) for lap in seen.laps)
+        if ls is not None and lap["total_time_s"] is not None
+    ]
+    if points and (points[0][0] > max([*lap_ends, start]) + timedelta(hours=1) or points[-1][0] < start):
+        warns.append("the trackpoint times lie outside the laps' (an edited file); the summary comes from the laps")
+        return start, max([*lap_ends, start])
+    return start, max(lap_ends + ([points[-1][0]] if points else []) + [start])
+
+
+def _from_trackpoints(points: list[_Point], alts: list[float]) -> dict[str, Any]:
+    """The trackpoints' part of the payload (in the payload's key order): distance, heart rate, climb, splits."""
     track_d = [p[1] for p in points if p[1] is not None]
     hrs = [p[2] for p in points if p[2] is not None]
     splits = None
     if track_d:
         t0 = points[0][0]
         splits = hr_splits(((t - t0).total_seconds(), d, hr) for t, d, hr, _ in points)
-    raw: dict[str, Any] = {
-        "format": "tcx",
-        "file": name,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "size": len(data),
-        "sport": sports[0] if len(set(sports)) == 1 else "MultiSport",
-        "creator": creator,
-        "start": utc_iso(start),
-        "end": utc_iso(end),
-        "laps": [{k: v for k, v in lap.items() if v is not None} for lap in laps_out],
+    return {
         "track_distance_m": round(max(track_d) - min(track_d), 2) if track_d else None,
         "trackpoint_hr": {"avg": round(sum(hrs) / len(hrs), 1), "max": max(hrs), "n": len(hrs)} if hrs else None,
         "elevation_gain_m": round(climb(alts), 1) if alts else None,
@@ -162,8 +208,6 @@ def read_tcx(data: bytes, name: str, limits: Limits | None = None) -> Extracted:
         if splits
         else None,
     }
-    raw = {k: v for k, v in raw.items() if v is not None}
-    return Extracted(records=[validated(normalise_raw(raw))], warnings=warns, kind="tcx")
 
 
 def normalise_raw(raw: dict[str, Any]) -> SourceRecord:
