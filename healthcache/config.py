@@ -216,6 +216,24 @@ class ExportConfig:
 
 NOTIFY_EVENTS: tuple[str, ...] = ("loss", "failure", "auth", "recovered")
 
+# The daily job's steps (``healthcache run``), in the order it runs them.
+RUN_STEPS: tuple[str, ...] = ("sync", "import", "backfill-hr", "verify", "export")
+
+
+@dataclass(frozen=True)
+class ImportConfig:
+    """Paths ``run`` imports from (as written: ``~`` and the home are applied by ``daily``)."""
+
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Which steps the daily job runs, and how many activities one run's backfill-hr may ask about."""
+
+    steps: tuple[str, ...] = RUN_STEPS
+    backfill_limit: int = 50
+
 
 @dataclass(frozen=True)
 class NotifyConfig:
@@ -269,6 +287,15 @@ class NotifySection(_Section):
     on: tuple[str, ...] = NOTIFY_EVENTS
 
 
+class ImportSection(_Section):
+    paths: tuple[str, ...] = ()
+
+
+class RunSection(_Section):
+    steps: tuple[str, ...] = RUN_STEPS
+    backfill_limit: Annotated[int, msgspec.Meta(ge=1)] = RunConfig.backfill_limit
+
+
 class ConfigFile(_Section):
     """``healthcache.toml`` as written: every section and key optional."""
 
@@ -277,6 +304,8 @@ class ConfigFile(_Section):
     sync: SyncSection = msgspec.field(default_factory=SyncSection)
     export: ExportSection = msgspec.field(default_factory=ExportSection)
     notify: NotifySection = msgspec.field(default_factory=NotifySection)
+    import_: ImportSection = msgspec.field(default_factory=ImportSection, name="import")
+    run: RunSection = msgspec.field(default_factory=RunSection)
 
 
 SECTIONS: dict[str, type[_Section]] = {
@@ -285,6 +314,8 @@ SECTIONS: dict[str, type[_Section]] = {
     "sync": SyncSection,
     "export": ExportSection,
     "notify": NotifySection,
+    "import": ImportSection,
+    "run": RunSection,
 }
 # Names people write for a section that has another name here.
 SECTION_ALIASES: dict[str, str] = {"backup": "backups", "retention": "backups", "sources": "merge"}
@@ -314,6 +345,8 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    imports: ImportConfig = field(default_factory=ImportConfig)
+    run: RunConfig = field(default_factory=RunConfig)
 
     @classmethod
     def load(cls, paths: Paths, environ: Mapping[str, str] | None = None) -> Config:
@@ -343,6 +376,7 @@ def from_document(doc: dict[str, Any], where: Path | str, env: Mapping[str, str]
     parsed = _convert(doc, ConfigFile, where, strict=True)
     _check(parsed.sync, "sync", where)
     _check_notify(parsed.notify, where)
+    _check_run(parsed.run, where)
     overrides = {name: env[name] for name in ENV_OVERRIDES if env and env.get(name)}
     if overrides:
         parsed = _apply_env(parsed, overrides)
@@ -401,6 +435,8 @@ _EXAMPLES = {
     ("export", "targets"): ' of targets, e.g. ["sqlite:mirror.db"]',
     ("notify", "urls"): ' of apprise URLs, e.g. ["mailto://me@example.com"]',
     ("notify", "on"): ' of events, e.g. ["loss", "auth"]',
+    ("import", "paths"): ' of files or folders, e.g. ["~/fit-files"]',
+    ("run", "steps"): ' of steps, e.g. ["sync", "import"]',
 }
 
 
@@ -522,6 +558,20 @@ def _check_notify(values: NotifySection, where: Path | str) -> None:
             )
 
 
+def _check_run(values: RunSection, where: Path | str) -> None:
+    """``[run] steps`` names known steps, each once."""
+    for name in values.steps:
+        if name not in RUN_STEPS:
+            near = difflib.get_close_matches(name, RUN_STEPS, n=1)
+            hint = f' (did you mean "{near[0]}"?)' if near else ""
+            raise ConfigError(
+                f"{where}: [run] steps names an unknown step {_toml(name)}{hint}; the steps are " + ", ".join(RUN_STEPS)
+            )
+    twice = sorted({n for n in values.steps if values.steps.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{where}: [run] steps names {', '.join(map(_toml, twice))} more than once")
+
+
 def _to_config(parsed: ConfigFile, where: Path | str) -> Config:
     pref = parsed.merge.preference
     known = known_sources()
@@ -563,4 +613,6 @@ def _to_config(parsed: ConfigFile, where: Path | str) -> Config:
         sync=sync,
         export=ExportConfig(targets=parsed.export.targets, postgres_url=parsed.export.postgres_url),
         notify=NotifyConfig(urls=tuple(u.strip() for u in parsed.notify.urls), on=parsed.notify.on),
+        imports=ImportConfig(paths=parsed.import_.paths),
+        run=RunConfig(steps=parsed.run.steps, backfill_limit=parsed.run.backfill_limit),
     )

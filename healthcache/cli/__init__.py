@@ -70,6 +70,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "healthcache.cli.view_cmds:rebuild",
         "Re-derive every activity from its kept raw payloads (asks first).",
     ),
+    "run": (
+        "healthcache.cli.run_cmds:run",
+        "The daily job: sync, import the watched paths, backfill-hr, verify, export; one report.",
+    ),
     "log": ("healthcache.cli.run_cmds:log", "Show the recent runs of writing commands, newest first."),
     "cron": ("healthcache.cli.run_cmds:cron", "Install, show or remove the daily job (crontab or systemd timer)."),
     "notify": ("healthcache.cli.run_cmds:notify", "Send a test notification to every [notify] URL."),

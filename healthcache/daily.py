@@ -1,0 +1,484 @@
+"""``run``: the daily job: every configured step in order, one report, typed outcomes.
+
+The steps are sync (each source that is set up, through the smart skip),
+import of the watched ``[import] paths``, backfill-hr (at most ``[run]
+backfill_limit`` activities), verify, and export to ``[export] targets``;
+``[run] steps`` may narrow them.  ``plan`` decides (pure) which steps run and
+why the others are skipped; ``run_daily`` calls each step's own core function
+and collects what it came to.  One failing step never stops the next, and
+never undoes a save: each step saves through the store on its own.  The exit
+status is not decided here: the CLI's ``main`` asks ``outcome.exit_status`` for
+the failures (corrupt > integrity > lock > error).
+
+A run with nothing new reads no cache: sync is skipped by the smart skip or
+finds only known payloads, import decides from ``stat`` alone, export compares
+the cache's stat with the mirror's, and backfill-hr and verify are skipped when
+the cache is exactly the file their last run left with nothing to do (its
+sha256, vouched for by the cache index, which describes the file on disk only
+while its size and mtime match).  That memory (``sync_state/daily-run.json``)
+is a hint that saves work, never a claim about the data: a cache the index does
+not vouch for is verified and backfilled again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from healthcache import state
+from healthcache.config import RUN_STEPS, Config, Paths
+from healthcache.errors import HealthcacheError, LockBusy
+from healthcache.outcome import Failure, Outcome, failure_of
+from healthcache.sources import registry
+from healthcache.timeutil import now_utc, utc_iso
+
+STATE = "daily-run"  # sync_state/daily-run.json
+FIGURES = ("seen", "new", "updated", "merged", "skipped", "failed")
+
+OnWait = Callable[[str | None], None]
+
+
+class Verified(msgspec.Struct, kw_only=True):
+    """A verify that passed: of the cache with this sha256, against the baseline file with this one."""
+
+    sha256: str
+    baseline: str | None
+    at: str
+
+
+class DailyState(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What the daily job remembers so that a day with nothing new needs no cache read."""
+
+    verified: Verified | None = None
+    backfilled: str | None = None  # sha256 of the cache on which backfill-hr last left nothing to do
+
+
+# --------------------------------------------------------------------------- the plan (pure)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One step of the plan: ``skip`` is why it does not run, None when it runs."""
+
+    name: str  # "sync garmin", "import", "backfill-hr", "verify", "export"
+    step: str  # its kind: one of RUN_STEPS
+    skip: str | None = None
+
+
+def plan(config: Config, set_up: Mapping[str, bool], *, dry_run: bool = False) -> list[Planned]:
+    """Which steps run, in order, and why each other one does not.  Pure.
+
+    ``set_up``: each API source, whether a login is saved.  What only running
+    can tell (verify or backfill-hr with nothing to do) is decided later, by
+    ``verify_skip`` and ``backfill_skip``.
+    """
+    chosen = set(config.run.steps)
+    out: list[Planned] = []
+    not_chosen = "not in [run] steps"
+    for name, ok in set_up.items():
+        why = not_chosen if "sync" not in chosen else None if ok else f"not set up; run healthcache auth {name}"
+        out.append(Planned(f"sync {name}", "sync", why))
+    why = not_chosen if "import" not in chosen else None if config.imports.paths else "no [import] paths"
+    out.append(Planned("import", "import", why))
+    if "backfill-hr" not in chosen:
+        why = not_chosen
+    elif not any(set_up.values()):
+        why = "no source is set up"
+    else:
+        why = "dry run (backfill-hr saves as it goes)" if dry_run else None
+    out.append(Planned("backfill-hr", "backfill-hr", why))
+    out.append(Planned("verify", "verify", not_chosen if "verify" not in chosen else None))
+    if "export" not in chosen:
+        why = not_chosen
+    elif not config.export.targets:
+        why = "no [export] targets"
+    else:
+        why = "dry run (an export writes its mirror)" if dry_run else None
+    out.append(Planned("export", "export", why))
+    assert {p.step for p in out} <= set(RUN_STEPS)
+    return out
+
+
+def verify_skip(remembered: Verified | None, cache_sha: str | None, baseline_sha: str | None) -> str | None:
+    """Why verify need not read the cache again, or None.  Pure.
+
+    ``cache_sha`` is the sha256 the cache index vouches for (None when it does
+    not describe the file on disk): only that very file, against the very same
+    baseline, having passed before, may be taken as verified.
+    """
+    if remembered is None or cache_sha is None:
+        return None
+    if remembered.sha256 != cache_sha or remembered.baseline != baseline_sha:
+        return None
+    return f"cache unchanged since the last verify, which passed at {remembered.at}"
+
+
+def backfill_skip(backfilled: str | None, cache_sha: str | None) -> str | None:
+    """Why backfill-hr need not read the cache, or None.  Pure (same trust rule as ``verify_skip``)."""
+    if backfilled is None or cache_sha is None or backfilled != cache_sha:
+        return None
+    return "cache unchanged since backfill-hr last left nothing to fill"
+
+
+def watched_paths(paths: Paths, config: Config) -> list[Path]:
+    """``[import] paths`` with ``~`` expanded, relative ones taken from the home."""
+    out: list[Path] = []
+    for text in config.imports.paths:
+        p = Path(text).expanduser()
+        out.append(p if p.is_absolute() else paths.home / p)
+    return out
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+@dataclass
+class StepOutcome:
+    """What one step came to: status, why, how long, and its figures."""
+
+    name: str
+    status: str = "ok"  # ok | skipped | dry_run | failed | rate_limited | refused
+    reason: str | None = None
+    seconds: float = 0.0
+    seen: int = 0
+    new: int = 0
+    updated: int = 0
+    merged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    saved: bool = False  # this step rewrote the cache
+    errors: list[str] = field(default_factory=list)  # warnings and per-item problems
+    failures: list[Failure] = field(default_factory=list)
+    source: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "status": self.status, "reason": self.reason}
+        out["seconds"] = round(self.seconds, 3)
+        out.update({k: getattr(self, k) for k in FIGURES})
+        out["saved"] = self.saved
+        if self.source is not None:
+            out["source"] = self.source
+        out["errors"] = list(self.errors)
+        return out
+
+
+@dataclass
+class DailyResult:
+    steps: list[StepOutcome] = field(default_factory=list)
+    dry_run: bool = False
+    seconds: float = 0.0
+
+    def failures(self) -> list[Failure]:
+        return [f for s in self.steps for f in s.failures]
+
+    @property
+    def saved(self) -> bool:
+        return any(s.saved for s in self.steps)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "ok": not self.failures(),
+            "saved": self.saved,
+            "seconds": round(self.seconds, 3),
+            "steps": [s.as_dict() for s in self.steps],
+        }
+
+
+_STATUS_OF = {Outcome.INTEGRITY: "refused"}
+
+
+def _failed(name: str, failure: Failure, **extra: Any) -> StepOutcome:
+    status = _STATUS_OF.get(failure.outcome, "failed")
+    return StepOutcome(name=name, status=status, reason=failure.message, failures=[failure], **extra)
+
+
+# --------------------------------------------------------------------------- the executor
+
+
+@dataclass(frozen=True)
+class DailyOptions:
+    dry_run: bool = False
+    force: bool = False
+    sync_days: int = 7
+
+
+@dataclass
+class _Daily:
+    store: Any  # store.Store (imported on use: the plan and a skipped sync must stay cheap)
+    options: DailyOptions
+    lock_timeout: float | None
+    on_wait: OnWait | None
+    clock: Callable[[], datetime]
+    opener: Any
+
+    @property
+    def paths(self) -> Paths:
+        return self.store.paths  # type: ignore[no-any-return]
+
+    @property
+    def config(self) -> Config:
+        return self.store.config  # type: ignore[no-any-return]
+
+
+def run_daily(
+    store: Any,
+    options: DailyOptions,
+    *,
+    lock_timeout: float | None = 0.0,
+    on_wait: OnWait | None = None,
+    clock: Callable[[], datetime] = now_utc,
+    opener: Any = None,
+) -> DailyResult:
+    """Run every planned step in order; a step's failure is collected, never raised (Ctrl-C is)."""
+    started = time.perf_counter()
+    run = _Daily(store, options, lock_timeout, on_wait, clock, opener)
+    from healthcache.sources.protocol import get_source
+
+    set_up = {name: opener is not None or get_source(name).is_configured(run.paths) for name in registry.names()}
+    planned = plan(run.config, set_up, dry_run=options.dry_run)
+    result = DailyResult(dry_run=options.dry_run)
+    to_sync = [p.name.split(" ", 1)[1] for p in planned if p.step == "sync" and p.skip is None]
+    steps: dict[str, Callable[[], list[StepOutcome]]] = {
+        "import": lambda: [_import(run)],
+        "backfill-hr": lambda: [_backfill(run, tuple(n for n, ok in set_up.items() if ok))],
+        "verify": lambda: [_verify(run)],
+        "export": lambda: _export(run),
+    }
+    synced = False
+    for p in planned:
+        if p.skip is not None:
+            result.steps.append(StepOutcome(name=p.name, status="skipped", reason=p.skip))
+        elif p.step == "sync":
+            if not synced:  # one sync call for every source, so a dry run previews them together
+                result.steps.extend(_guarded("sync", lambda: _sync(run, tuple(to_sync))))
+                synced = True
+        else:
+            result.steps.extend(_guarded(p.name, steps[p.step]))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _guarded(name: str, step: Callable[[], list[StepOutcome]]) -> list[StepOutcome]:
+    """Run one step; whatever it raises becomes its failure, and the run goes on."""
+    t0 = time.perf_counter()
+    try:
+        outcomes = step()
+    except (HealthcacheError, OSError) as exc:
+        outcomes = [_failed(name, failure_of(exc))]
+    except Exception as exc:  # a bug in one step must not take the others down
+        outcomes = [_failed(name, Failure(Outcome.ERROR, f"{name}: unexpected failure: {type(exc).__name__}: {exc}"))]
+    if len(outcomes) == 1 and not outcomes[0].seconds:
+        outcomes[0].seconds = time.perf_counter() - t0
+    return outcomes
+
+
+def _sync(run: _Daily, sources: tuple[str, ...]) -> list[StepOutcome]:
+    from healthcache.sources.sync import SyncOptions, sync
+
+    options = SyncOptions(
+        days=run.options.sync_days, sources=sources, dry_run=run.options.dry_run, force=run.options.force
+    )
+    result = sync(
+        run.store, options, clock=run.clock, opener=run.opener, lock_timeout=run.lock_timeout, on_wait=run.on_wait
+    )
+    out: list[StepOutcome] = []
+    for s in result.steps:
+        step = StepOutcome(
+            name=f"sync {s.source}",
+            status="skipped" if s.status == "not_configured" else s.status,
+            reason=s.reason,
+            seconds=s.seconds,
+            seen=s.seen,
+            new=s.new,
+            updated=s.updated,
+            merged=s.merged,
+            skipped=s.unchanged + s.tombstoned,
+            failed=s.skipped,
+            saved=s.saved,
+            errors=list(s.errors),
+            source=s.source,
+        )
+        if s.failed:
+            code = result.exit_codes.get(s.source, int(Outcome.ERROR))
+            step.failures.append(Failure(Outcome.of_code(code), f"sync failed for {s.source}: {s.reason}"))
+        out.append(step)
+    return out
+
+
+def _import(run: _Daily) -> StepOutcome:
+    from healthcache.importers.run import run_import
+
+    report = run_import(
+        run.store,
+        [str(p) for p in watched_paths(run.paths, run.config)],
+        dry_run=run.options.dry_run,
+        lock_timeout=run.lock_timeout,
+        on_wait=run.on_wait,
+    )
+    counts = report.counts()
+    merged = report.merge.summary() if report.merge is not None else {}
+    step = StepOutcome(
+        name="import",
+        status="dry_run" if run.options.dry_run else "ok",
+        seen=counts["seen"],
+        new=merged.get("new", 0),
+        updated=merged.get("updated", 0),
+        merged=merged.get("merged", 0),
+        skipped=counts["unchanged"] + counts["skipped"],
+        failed=counts["failed"],
+        saved=bool(report.save is not None and report.save.changed),
+        errors=[f"{f.path}: {f.reason}" for f in report.failures],
+    )
+    if report.failures:
+        n = len(report.failures)
+        first = report.failures[0]
+        failure = Failure(
+            Outcome.ERROR,
+            f"import: {n} file{'s' if n != 1 else ''} could not be imported ({first.path}: {first.reason})",
+            hint="The other files were imported and saved; the next run tries the failed ones again.",
+        )
+        step.status, step.reason, step.failures = "failed", failure.message, [failure]
+    return step
+
+
+def _cache_sha(paths: Paths) -> str | None:
+    """The sha256 of the cache on disk, when the cache index vouches for it (by stat: no read)."""
+    from healthcache.store import current_index
+
+    index = current_index(paths)
+    return None if index is None else index.sha256
+
+
+def _baseline_sha(paths: Paths) -> str | None:
+    try:
+        return hashlib.sha256(paths.baseline.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def _load(paths: Paths) -> DailyState:
+    return state.load(paths, STATE, DailyState, DailyState())
+
+
+def _remember(run: _Daily, change: Callable[[DailyState], DailyState]) -> str | None:
+    """Update the daily state under the write lock; a busy lock only costs the next run a read (the note)."""
+    from healthcache.lock import write_lock
+
+    try:
+        with write_lock(run.paths.lock, timeout=run.lock_timeout, on_wait=run.on_wait):
+            state.save(run.paths.state_file(STATE), change(_load(run.paths)))
+    except LockBusy:
+        return "the write lock was busy: not remembered, the next run checks again"
+    return None
+
+
+def _backfill(run: _Daily, sources: tuple[str, ...]) -> StepOutcome:
+    skip = backfill_skip(_load(run.paths).backfilled, _cache_sha(run.paths))
+    if skip is not None:
+        return StepOutcome(name="backfill-hr", status="skipped", reason=skip)
+    from healthcache.sources.backfill import BackfillOptions, backfill_hr
+
+    limit = run.config.run.backfill_limit
+    report = backfill_hr(
+        run.store,
+        BackfillOptions(limit=limit, sources=sources),
+        clock=run.clock,
+        opener=run.opener,
+        lock_timeout=run.lock_timeout,
+        on_wait=run.on_wait,
+    )
+    step = StepOutcome(
+        name="backfill-hr",
+        seconds=report.seconds,
+        seen=report.candidates,
+        updated=report.filled,
+        skipped=report.no_hr + report.not_reached,
+        failed=report.failed,
+        saved=report.saves > 0,
+        errors=[*report.errors, *(f"{n}: stopped: {why}" for n, why in report.stopped.items())],
+    )
+    if report.exit_code:
+        left = report.failed + report.not_reached
+        failure = Failure(Outcome.of_code(report.exit_code), f"backfill-hr left {left} activities without splits")
+        step.status, step.reason, step.failures = "failed", failure.message, [failure]
+    elif report.candidates < limit:  # everything it could ask about was answered
+        sha = _cache_sha(run.paths)
+        if sha is not None:
+            note = _remember(run, lambda cur: msgspec.structs.replace(cur, backfilled=sha))
+            step.errors.extend([note] if note else [])
+    return step
+
+
+def _verify(run: _Daily) -> StepOutcome:
+    baseline = _baseline_sha(run.paths)
+    skip = verify_skip(_load(run.paths).verified, _cache_sha(run.paths), baseline)
+    if skip is not None:
+        return StepOutcome(name="verify", status="skipped", reason=skip)
+    from healthcache.verify import verify
+
+    report = verify(run.store)
+    failures = report.failures()
+    step = StepOutcome(name="verify", seen=report.activities, failed=len(report.problems), failures=failures)
+    if failures:
+        step.status = _STATUS_OF.get(failures[0].outcome, "failed")
+        step.reason = "; ".join(f.message for f in failures)
+        step.errors = [str(p) for p in report.problems[:20]]
+    elif not run.options.dry_run and report.sha256 is not None and _cache_sha(run.paths) == report.sha256:
+        # Remembered only for the file the index vouches for (the one just read, not since replaced).
+        done = Verified(sha256=report.sha256, baseline=baseline, at=utc_iso(run.clock()))
+        note = _remember(run, lambda cur: msgspec.structs.replace(cur, verified=done))
+        step.errors.extend([note] if note else [])
+    return step
+
+
+def _export(run: _Daily) -> list[StepOutcome]:
+    from healthcache.export.core import run_configured_exports
+
+    out: list[StepOutcome] = []
+    for done in run_configured_exports(run.paths, run.config, store=run.store):
+        name = f"export {done.target}"
+        if done.error or done.report is None:
+            failure = Failure(
+                Outcome.of_code(done.exit_code or 1),
+                f"export: {done.error}",
+                hint="The cache stands as saved; only that mirror was left as it was.",
+            )
+            out.append(_failed(name, failure))
+            continue
+        r = done.report
+        reason = "cache unchanged since the last export" if r.cache_unchanged else None
+        out.append(
+            StepOutcome(
+                name=name,
+                reason=reason,
+                seconds=r.seconds,
+                seen=r.processed,
+                new=r.inserted,
+                updated=r.updated,
+                skipped=r.unchanged,
+            )
+        )
+    return out
+
+
+def summary(result: DailyResult) -> str:
+    """The report's last line: what the run came to."""
+    counts: dict[str, int] = {}
+    for s in result.steps:
+        counts[s.status] = counts.get(s.status, 0) + 1
+    parts = ", ".join(f"{n} {status}" for status, n in counts.items())
+    if result.dry_run:
+        written = "dry run: nothing was written"
+    elif result.saved:
+        written = "the cache was saved (a backup of the previous state was kept)"
+    else:
+        written = "the cache was not rewritten"
+    return f"run: {len(result.steps)} steps ({parts}) in {result.seconds:.2f} s; {written}"
