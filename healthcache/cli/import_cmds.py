@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from typing import Any
 
@@ -12,41 +11,6 @@ from healthcache.cli import Ctx, common_options, refresh_mirrors, writes_cache
 from healthcache.outcome import Failure, Outcome
 
 MAX_LISTED = 20
-
-
-class _Bars:
-    """click progress bars for the byte progress the importers report (one bar per label)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bars: dict[str, tuple[Any, list[int]]] = {}
-
-    def update(self, label: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if label not in self.bars:
-            bar = click.progressbar(
-                length=max(total, 1),
-                label=f"reading {label}",
-                file=sys.stderr,
-                show_pos=False,
-                show_percent=True,
-            )
-            bar.__enter__()
-            self.bars[label] = (bar, [0])
-        bar, last = self.bars[label]
-        bar.update(max(0, done - last[0]))
-        last[0] = done
-        if done >= total:
-            bar.__exit__(None, None, None)
-
-    def __enter__(self) -> _Bars:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for bar, last in self.bars.values():
-            if last[0] < bar.length:
-                bar.__exit__(None, None, None)
 
 
 def _line(f: Any) -> str:
@@ -136,11 +100,11 @@ def import_(paths: tuple[str, ...], full: bool, dry_run: bool, jobs: int | None,
       healthcache import ~/Downloads/export.zip
       healthcache import activities/ ride.fit --dry-run
     """
+    from healthcache.cli.progress import TerminalProgress, progress_for
     from healthcache.importers.run import run_import
 
     store = ctx.store()
-    interactive = sys.stderr is not None and sys.stderr.isatty()
-    with _Bars(enabled=interactive and not ctx.quiet and not ctx.as_json) as bars:
+    with progress_for(ctx) as tracker:
         report = run_import(
             store,
             list(paths),
@@ -148,9 +112,10 @@ def import_(paths: tuple[str, ...], full: bool, dry_run: bool, jobs: int | None,
             dry_run=dry_run,
             lock_timeout=ctx.lock_timeout,
             on_wait=ctx.on_lock_wait,
-            progress=bars.update,
+            progress=tracker.read_bytes if isinstance(tracker, TerminalProgress) else None,
             jobs=jobs,
             on_pool=lambda n: _pool_note(ctx, n),
+            tracker=tracker,
         )
     ctx.emit(report.to_dict(), lambda: render(report))
     if report.failures:

@@ -38,6 +38,7 @@ from typing import IO
 
 import msgspec
 
+from healthcache import progress as prog
 from healthcache.freshness import held_keys
 from healthcache.importers import archive, detect, formats
 from healthcache.importers.base import Extracted, ImportFailed, Input, Limits, NotAnActivity, Progress
@@ -82,6 +83,7 @@ class _Run:
     limits: Limits
     progress: Progress | None
     decoder: Decoder = field(default_factory=lambda: Decoder(1))
+    tracker: prog.Progress = prog.SILENT
     results: list[FileResult] = field(default_factory=list)
     records: list[SourceRecord] = field(default_factory=list)
     decoding: dict[str, int] = field(default_factory=dict)  # sha256 -> its files queued for decoding
@@ -153,12 +155,14 @@ def run_import(
     limits: Limits | None = None,
     jobs: int | None = None,
     on_pool: Callable[[int], None] | None = None,
+    tracker: prog.Progress = prog.SILENT,
 ) -> ImportReport:
     """Import files, folders and archives into the cache; never raises for one bad file.
 
     ``jobs`` worker processes decode new files (default: the usable cores; 1: no pool at all);
     the outcome is the same as a serial run's, in the same order (``pool``).  ``on_pool`` is
-    told when the workers start.
+    told when the workers start.  ``tracker`` hears of each file and archive member as its outcome is
+    recorded (in input order, so after its decode): the files found, then an archive's members nested in it.
     """
     report = ImportReport(dry_run=dry_run)
     t0 = time.perf_counter()
@@ -168,7 +172,14 @@ def run_import(
 
     t1 = time.perf_counter()
     decoder = Decoder(usable_cores() if jobs is None else jobs, on_start=on_pool)
-    run = _Run(manifests=Manifests(paths), full=full, limits=limits or Limits(), progress=progress, decoder=decoder)
+    run = _Run(
+        manifests=Manifests(paths),
+        full=full,
+        limits=limits or Limits(),
+        progress=progress,
+        decoder=decoder,
+        tracker=tracker,
+    )
     if not full and run.manifests.stale(trusted_lineage(paths)):
         # The cache is not the one the manifests were written for: believe them only as far as it holds their records.
         report.reconciled = run.manifests.check_against(held_keys(store.read().cache))
@@ -202,14 +213,21 @@ def run_import(
 
 
 def _read_all(run: _Run, found: list[tuple[str, os.stat_result]]) -> None:
-    for path, st in found:
-        item = file_item(path, st)
-        try:
-            _one_file(run, item)
-        except Exception as exc:  # a bug in one importer must cost one file, never the whole import
-            why = f"unexpected error: {type(exc).__name__}: {exc}"
-            run.settle(item, FileResult(path=item.label, status="failed", reason=why))
-    run.decoder.drain()
+    with prog.step(run.tracker, len(found), "importing files"):
+        for path, st in found:
+            item = file_item(path, st)
+            try:
+                _one_file(run, item)
+            except Exception as exc:  # a bug in one importer must cost one file, never the whole import
+                why = f"unexpected error: {type(exc).__name__}: {exc}"
+                run.settle(item, FileResult(path=item.label, status="failed", reason=why))
+            _advance(run, item.label)
+        run.decoder.drain()
+
+
+def _advance(run: _Run, label: str) -> None:
+    """One more file or member finished: told once its outcome is recorded (after its decode)."""
+    run.decoder.later(lambda: run.tracker.advance(1, label))
 
 
 def _unreadable(run: _Run, missing: list[str], odd: list[tuple[str, str, bool]]) -> None:
@@ -377,8 +395,9 @@ def _zip_file(run: _Run, item: Item, f: IO[bytes], digest: str, entry: FileEntry
             found = archive.checked_members(zf, run.limits)
             arc = _Archive(path=item.label, zf=zf, export=formats.export_format(m.basename for m in found), prior=prior)
             top.kind = f"zip:{arc.group}" if arc.export else "zip"
-            _members(run, arc, found)
-            run.decoder.drain()  # its members' outcomes, before they are counted
+            with prog.step(run.tracker, len(found), f"members of {item.name}"):
+                _members(run, arc, found)
+                run.decoder.drain()  # its members' outcomes, before they are counted
     except ImportFailed as exc:
         top.status, top.reason = "failed", exc.reason
         failed = FileEntry(status="failed", kind="zip", reason=exc.reason, **stamp)  # type: ignore[arg-type]
@@ -436,6 +455,7 @@ def _members(run: _Run, arc: _Archive, found: Sequence[archive.Member], prefix: 
             arc.counts["skipped"] += 1
         else:
             _read_member(run, arc, item, mem)
+        _advance(run, item.label)
 
 
 def _read_member(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> None:
@@ -494,8 +514,9 @@ def _nested(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> None:
             found = archive.checked_members(zf, run.limits)
             export = formats.export_format(m.basename for m in found)
             inner = _Archive(path=arc.path, zf=zf, export=export, prior=arc.prior, out=arc.out, depth=arc.depth + 1)
-            _members(run, inner, found, prefix=item.key + "/")
-    run.decoder.drain()  # its members' outcomes, before they are counted
+            with prog.step(run.tracker, len(found), f"members of {item.name}"):
+                _members(run, inner, found, prefix=item.key + "/")
+                run.decoder.drain()  # its members' outcomes, before they are counted
     counts = inner.counts
     status = "imported" if counts["imported"] or counts["unchanged"] else "skipped"
     why = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
