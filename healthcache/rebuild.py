@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 
 from healthcache import diff as diffs
+from healthcache import progress as prog
 from healthcache.config import DEFAULT_PREFERENCE
 from healthcache.errors import HealthcacheError
 from healthcache.merge import MERGED_FIELDS, Builder, Normaliser, has_value
@@ -125,20 +126,24 @@ def plan(
     now: str,
     preference: Sequence[str] = DEFAULT_PREFERENCE,
     normalise: Normaliser | None = None,
+    tracker: prog.Progress = prog.SILENT,
 ) -> RebuildPlan:
-    """Pure: the rebuilt cache, the diff from ``cache``, and what was kept as it was."""
+    """Pure: the rebuilt cache, the diff from ``cache``, and what was kept as it was.
+    ``tracker`` hears of each activity re-derived."""
     m = Builder(now=now, preference=preference, normalise=normalise)
     acts: list[Activity] = []
     kept: list[KeptAsIs] = []
     rebuilt = 0
-    for act in cache.activities:
-        records = _records(act, m.normalise)
-        if isinstance(records, str):
-            kept.append(KeptAsIs(act.id, records))
-            acts.append(act)
-            continue
-        rebuilt += 1
-        acts.append(rebuild_activity(m, act, records))
+    with prog.step(tracker, len(cache.activities), "re-deriving activities"):
+        for act in cache.activities:
+            records = _records(act, m.normalise)
+            if isinstance(records, str):
+                kept.append(KeptAsIs(act.id, records))
+                acts.append(act)
+            else:
+                rebuilt += 1
+                acts.append(rebuild_activity(m, act, records))
+            tracker.advance(1, act.id[:12])
     new = msgspec.structs.replace(cache, activities=acts)
     return RebuildPlan(
         cache=new,
@@ -161,13 +166,14 @@ def rebuild(
     dry_run: bool = False,
     lock_timeout: float | None = 0.0,
     on_wait: Callable[[str | None], None] | None = None,
+    tracker: prog.Progress = prog.SILENT,
 ) -> RebuildResult:
     """Plan from a snapshot, ask ``confirm`` (without holding the lock: a person may
     take a while), then save through the guard and a backup, provided the file is
     still the one the plan was made from."""
     loaded = store.read()
     now = utc_iso(store.clock())
-    result = plan(loaded.cache, now=now, preference=store.config.preference)
+    result = plan(loaded.cache, now=now, preference=store.config.preference, tracker=tracker)
     result.sha256 = loaded.sha256
     if dry_run or not result.changed:
         return RebuildResult(result, None)

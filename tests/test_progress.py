@@ -12,13 +12,25 @@ import sys
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from healthcache import rebuild
+from healthcache.config import Config
+from healthcache.export.core import export
+from healthcache.export.sqlite import SqliteMirror
 from healthcache.importers.run import run_import
+from healthcache.sources.garmin import client as garmin_client
+from healthcache.sources.sync import SyncOptions, sync
 from healthcache.store import Store
 from tests import fitgen
+from tests.fakes import payloads
+
+if TYPE_CHECKING:
+    from tests.fakes.fixtures import Workspace
+
+pytest_plugins = ["tests.fakes.fixtures"]
 
 START = datetime(2024, 5, 1, 6, 30, tzinfo=UTC)
 CLI = [sys.executable, "-m", "healthcache"]
@@ -94,6 +106,47 @@ def test_import_reports_archive_members_inside_their_file(store: Store, five: li
     assert [n.rsplit("/", 1)[-1] for n in names] == ["run0.fit", "run1.fit", "run2.fit", "batch.zip", "lone.fit"]
 
 
+def test_sync_reports_each_page_of_each_source(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real garminconnect against the fake Connect: 5 activities in pages of 2 are three pages."""
+    now = datetime.now(UTC)
+    for i, s in enumerate(payloads.spaced_starts(5, now, timedelta(hours=6))):
+        ws.garmin.add(payloads.garmin_activity(700 + i, s))
+    ws.login_garmin()
+    monkeypatch.setattr(garmin_client, "PAGE_SIZE", 2)
+    rec = Recorder()
+    result = sync(ws.store(), SyncOptions(sources=("garmin",)), tracker=rec)
+    assert result.steps[0].status == "ok", result.as_dict()
+    assert rec.events == [
+        ("start", None, "garmin: fetching pages"),
+        ("advance", 1, "page 1, 2 activities so far"),
+        ("advance", 1, "page 2, 4 activities so far"),
+        ("advance", 1, "page 3, 5 activities so far"),
+        ("done",),
+    ]
+
+
+def test_export_reports_each_batch(store: Store, five: list[Path], tmp_path: Path) -> None:
+    run_import(store, [five[0].parent], jobs=1)
+    rec = Recorder()
+    export(SqliteMirror(tmp_path / "m.db"), Store(store.paths, Config()), batch_size=2, tracker=rec)
+    assert rec.events == [
+        ("start", 5, "exporting activities"),
+        ("advance", 2, "activities 1-2"),
+        ("advance", 2, "activities 3-4"),
+        ("advance", 1, "activities 5-5"),
+        ("done",),
+    ]
+
+
+def test_rebuild_reports_each_activity(store: Store, five: list[Path]) -> None:
+    run_import(store, [five[0].parent], jobs=1)
+    rec = Recorder()
+    result = rebuild.rebuild(store, confirm=None, dry_run=True, tracker=rec)
+    ids = [a.id[:12] for a in store.read().cache.activities]
+    assert result.plan.rebuilt == 5
+    assert rec.events == [("start", 5, "re-deriving activities"), *(("advance", 1, i) for i in ids), ("done",)]
+
+
 # ------------------------------------------------------------------ the CLI at a terminal, and not
 
 
@@ -137,6 +190,23 @@ def test_import_at_a_terminal_shows_live_progress(home: Path, five: list[Path]) 
     assert any(p.name in out for p in five)  # what is being read
     assert "\x1b[" in out  # drawn live (cursor control), not printed as lines
     assert "5 imported" in out  # the report is still there
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [(["export", "sqlite", "m.db"], "exporting activities"), (["rebuild", "--dry-run"], "re-deriving activities")],
+)
+def test_export_and_rebuild_at_a_terminal_show_progress(
+    home: Path, store: Store, five: list[Path], tmp_path: Path, args: list[str], what: str
+) -> None:
+    run_import(store, [five[0].parent], jobs=1)
+    args = [str(tmp_path / a) if a.endswith(".db") else a for a in args]
+    code, out = _pty_run([*CLI, *args], _env(home, HEALTHCACHE_PROGRESS_AFTER="0"))
+    assert code == 0, out
+    assert what in out and "5/5" in out
+    code, out = _pty_run([*CLI, *args, "--json"], _env(home, HEALTHCACHE_PROGRESS_AFTER="0"))
+    assert code == 0, out
+    assert what not in out and "\x1b[" not in out
 
 
 @pytest.mark.parametrize("flag", ["-q", "--json"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,38 +47,17 @@ def _export_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-class _Progress:
-    """A progress bar on stderr for long exports at a terminal; silent otherwise."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bar: Any = None
-        self.shown = 0
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or total < 5000:
-            return
-        if self.bar is None:
-            self.bar = click.progressbar(length=total, label="exporting", file=sys.stderr)
-            self.bar.__enter__()
-        self.bar.update(done - self.shown)
-        self.shown = done
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-
-
 def _run(ctx: Ctx, target: Target, *, full_refresh: bool, delete_orphans: bool, batch_size: int, dry_run: bool) -> None:
+    from healthcache.cli.progress import progress_for
+
     store = ctx.store()
     mirror = target.open()
-    progress = _Progress(not ctx.quiet and not ctx.as_json and sys.stderr.isatty())
 
     def on_wait(message: str) -> None:
         if not ctx.quiet:
             ctx.warn(message)
 
-    try:
+    with progress_for(ctx) as tracker:
         report: ExportReport = run_export(
             mirror,
             store,
@@ -87,11 +65,9 @@ def _run(ctx: Ctx, target: Target, *, full_refresh: bool, delete_orphans: bool, 
             delete_orphans=delete_orphans,
             batch_size=batch_size,
             dry_run=dry_run,
-            progress=progress,
+            tracker=tracker,
             on_lock_wait=on_wait,
         )
-    finally:
-        progress.close()
     ctx.emit(report.to_json(), report.human)
 
 

@@ -1,7 +1,7 @@
 """Live progress at a terminal: the library's ``Progress`` steps drawn by rich.progress on stderr.
 
-Shown only where a person watches (stdout and stderr are terminals: the views'
-colour rule, ``view_cmds._is_tty``) and never under ``--quiet`` or ``--json``.
+Shown only where a person watches (``at_terminal``, the rule the views' colour
+follows too, and stderr a terminal) and never under ``--quiet`` or ``--json``.
 Nothing is drawn, and rich.progress is not even imported, until a step has run
 for ``SHOW_AFTER_S`` (``$HEALTHCACHE_PROGRESS_AFTER`` overrides it): a run that
 finishes sooner, such as an import with nothing new, pays for no bar at all.
@@ -28,11 +28,14 @@ _ENV = "HEALTHCACHE_PROGRESS_AFTER"
 _MIB = 1 << 20
 
 
-def shown(ctx: Ctx) -> bool:
-    """Whether this run shows progress: at a terminal (the views' rule), on stderr too, not -q, not --json."""
-    from healthcache.cli.view_cmds import _is_tty
+def at_terminal() -> bool:
+    """A person is watching: stdout is a terminal (what the views' colour and progress both ask)."""
+    return sys.stdout.isatty()
 
-    return _is_tty() and sys.stderr.isatty() and not ctx.quiet and not ctx.as_json
+
+def shown(ctx: Ctx) -> bool:
+    """Whether this run shows progress: at a terminal, drawing on stderr (a terminal too), not -q, not --json."""
+    return at_terminal() and sys.stderr.isatty() and not ctx.quiet and not ctx.as_json
 
 
 @dataclass

@@ -99,13 +99,15 @@ def _render_sync(result: Any) -> str:
 @common_options
 @writes_cache
 def sync(ctx: Ctx, days: int, source: str, dry_run: bool, force: bool) -> None:
+    from healthcache.cli.progress import progress_for
     from healthcache.sources.sync import SyncOptions
     from healthcache.sources.sync import sync as run
 
     _quiet_client_logs()
     names, explicit = _sources(source)
     options = SyncOptions(days=days, sources=names, explicit=explicit, dry_run=dry_run, force=force)
-    result = run(ctx.store(), options, lock_timeout=ctx.lock_timeout, on_wait=ctx.on_lock_wait)
+    with progress_for(ctx) as tracker:
+        result = run(ctx.store(), options, lock_timeout=ctx.lock_timeout, on_wait=ctx.on_lock_wait, tracker=tracker)
     ctx.emit(result.as_dict(), lambda: _render_sync(result))
     for step in result.steps:
         for problem in step.errors:
@@ -233,26 +235,6 @@ def _login(ctx: Ctx, service: str, request: Any, prompter: _Prompter) -> None:
 # --------------------------------------------------------------------------- backfill-hr
 
 
-class _Bar:
-    """A click progress bar on stderr, created when the core first reports the total."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bar: Any = None
-
-    def __call__(self, done: int, total: int, key: str) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
-            self.bar = click.progressbar(length=total, label="Backfilling HR splits", file=sys.stderr)
-            self.bar.__enter__()
-        self.bar.update(1)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-
-
 @click.command(help="Add per-km heart-rate splits to activities that lack them (Garmin details, Strava streams).")
 @click.option("--days", type=click.IntRange(min=1), default=None, help="Only activities of the last N days.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N activities this run.")
@@ -260,22 +242,20 @@ class _Bar:
 @common_options
 @writes_cache
 def backfill_hr(ctx: Ctx, days: int | None, limit: int | None, source: str) -> None:
+    from healthcache.cli.progress import progress_for
     from healthcache.sources.backfill import BackfillOptions
     from healthcache.sources.backfill import backfill_hr as run
 
     _quiet_client_logs()
     names, _ = _sources(source)
-    bar = _Bar(enabled=not ctx.quiet and not ctx.as_json)
-    try:
+    with progress_for(ctx) as tracker:
         report = run(
             ctx.store(),
             BackfillOptions(days=days, limit=limit, sources=names),
-            on_progress=bar,
+            tracker=tracker,
             lock_timeout=ctx.lock_timeout,
             on_wait=ctx.on_lock_wait,
         )
-    finally:
-        bar.close()
     ctx.emit(
         report.as_dict(),
         lambda: (

@@ -19,12 +19,13 @@ import click
 import msgspec
 
 from healthcache.cli import Ctx, common_options
+from healthcache.cli.progress import at_terminal, progress_for
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
 def _is_tty() -> bool:
-    return sys.stdout.isatty()
+    return at_terminal()
 
 
 def _colour(ctx: Ctx) -> bool:
@@ -376,9 +377,15 @@ def rebuild(ctx: Ctx, dry_run: bool) -> None:
         click.echo("", err=True)
         return answer.strip() == "REBUILD"
 
-    result = r.rebuild(
-        ctx.store(), confirm=confirm, dry_run=dry_run, lock_timeout=ctx.lock_timeout, on_wait=ctx.on_lock_wait
-    )
+    with progress_for(ctx) as tracker:
+        result = r.rebuild(
+            ctx.store(),
+            confirm=confirm,
+            dry_run=dry_run,
+            lock_timeout=ctx.lock_timeout,
+            on_wait=ctx.on_lock_wait,
+            tracker=tracker,
+        )
     plan = result.plan
     data = {
         "dry_run": dry_run,

@@ -27,6 +27,7 @@ from pathlib import Path
 import msgspec
 
 from healthcache import GENERATOR, codec
+from healthcache import progress as prog
 from healthcache.config import Config, Paths
 from healthcache.errors import CorruptInput, HealthcacheError
 from healthcache.export import plan, tables
@@ -202,6 +203,7 @@ def _apply(
     batch_size: int,
     progress: Progress | None,
     now: str,
+    tracker: prog.Progress = prog.SILENT,
 ) -> None:
     """The one write path: the plan's activities in batches, then its deletes or orphan marks.
 
@@ -211,15 +213,17 @@ def _apply(
     total, done = len(todo.send), 0
     if rebuild:
         sink.rebuild_begin()
-    for chunk in _batches(todo.send, batch_size):
-        rows = _rows(chunk, cache_path)  # decoded, so validated, in a dry run too
-        if rebuild:
-            sink.rebuild_insert(rows)
-        else:
-            sink.upsert(rows)
-        done += len(chunk)
-        if progress:
-            progress(done, total)
+    with prog.step(tracker, total, "exporting activities"):
+        for chunk in _batches(todo.send, batch_size):
+            rows = _rows(chunk, cache_path)  # decoded, so validated, in a dry run too
+            if rebuild:
+                sink.rebuild_insert(rows)
+            else:
+                sink.upsert(rows)
+            done += len(chunk)
+            tracker.advance(len(chunk), f"activities {done - len(chunk) + 1}-{done}")
+            if progress:
+                progress(done, total)
     if rebuild:
         sink.rebuild_finish()
         return
@@ -301,6 +305,7 @@ def export(
     batch_size: int = DEFAULT_BATCH_SIZE,
     dry_run: bool = False,
     progress: Progress | None = None,
+    tracker: prog.Progress = prog.SILENT,
     on_lock_wait: Callable[[str], None] | None = None,
     lock_wait: float = DEFAULT_LOCK_WAIT,
     clock: Callable[[], datetime] = now_utc,
@@ -309,6 +314,8 @@ def export(
     """Bring ``mirror`` up to date with the cache; one transaction, rolled back on any failure.
 
     ``resend_all`` writes every activity as if changed (the naive approach, for the bench).
+    ``tracker`` hears of each batch sent (a dry run's too); ``progress(done, total)`` is told
+    after each batch is written, inside the transaction.
     """
     if batch_size < 1:
         raise ExportError("--batch-size must be at least 1")
@@ -348,7 +355,15 @@ def export(
         _report_plan(report, todo, before)
         now = utc_iso(clock())
         sink: Sink = _Counter(report.sent) if dry_run else mirror
-        _apply(sink, todo, paths.cache, batch_size=batch_size, progress=None if dry_run else progress, now=now)
+        _apply(
+            sink,
+            todo,
+            paths.cache,
+            batch_size=batch_size,
+            progress=None if dry_run else progress,
+            now=now,
+            tracker=tracker,
+        )
         if dry_run:
             report.statements = mirror.statements
             report.seconds = round(time.perf_counter() - started, 3)

@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from healthcache import progress as prog
 from healthcache import state
 from healthcache.errors import AuthRequired, HealthcacheError, SourceError
 from healthcache.ingest import ingest
@@ -43,8 +44,6 @@ from healthcache.timeutil import now_utc, utc_iso
 
 BATCH = 25
 MAX_CONSECUTIVE_ERRORS = 3
-
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -109,10 +108,12 @@ def backfill_hr(
     *,
     clock: Callable[[], datetime] = now_utc,
     opener: Opener | None = None,
-    on_progress: Progress | None = None,
+    tracker: prog.Progress = prog.SILENT,
     lock_timeout: float | None = 0.0,
     on_wait: Callable[[str | None], None] | None = None,
 ) -> BackfillReport:
+    """Ask the sources for the HR samples of activities without splits, saving every ``BATCH``;
+    ``tracker`` hears of each activity asked (``source:id``)."""
     started = time.perf_counter()
     report = BackfillReport()
     now = clock()
@@ -125,12 +126,12 @@ def backfill_hr(
     report.candidates = len(todo)
     run = _Backfill(store, report, clock, opener, lock_timeout, on_wait)
     try:
-        for i, (act, source) in enumerate(todo, 1):
-            run.fill(act, source)
-            if on_progress is not None:
-                on_progress(i, len(todo), f"{source}:{act.source_ids[source]}")
-            if len(run.pending) >= BATCH:
-                run.flush()
+        with prog.step(tracker, len(todo), "backfilling HR splits"):
+            for act, source in todo:
+                run.fill(act, source)
+                tracker.advance(1, f"{source}:{act.source_ids[source]}")
+                if len(run.pending) >= BATCH:
+                    run.flush()
         run.flush()
     finally:
         run.close()

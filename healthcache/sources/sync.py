@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from healthcache import progress as prog
 from healthcache.config import Config, Paths
 from healthcache.errors import (
     EXIT_ERROR,
@@ -131,10 +132,12 @@ def sync(
     opener: Opener | None = None,
     lock_timeout: float | None = 0.0,
     on_wait: Callable[[str | None], None] | None = None,
+    tracker: prog.Progress = prog.SILENT,
 ) -> SyncResult:
-    """Sync every requested source; never raises for one source's failure."""
+    """Sync every requested source; never raises for one source's failure.  ``tracker`` hears of
+    each page a source returns (how many in all is not known in advance)."""
     result = SyncResult(dry_run=options.dry_run)
-    run = _Run(store, options, clock, opener, lock_timeout, on_wait)
+    run = _Run(store, options, clock, opener, lock_timeout, on_wait, tracker=tracker)
     planned = run.planned
     for source in options.sources:
         step, code = _sync_source(run, source)
@@ -163,6 +166,7 @@ class _Run:
     lock_timeout: float | None
     on_wait: Callable[[str | None], None] | None
     planned: dict[str, list[SourceRecord]] = field(default_factory=dict)  # dry run: merged together at the end
+    tracker: prog.Progress = prog.SILENT
 
 
 @dataclass
@@ -173,14 +177,21 @@ class _Fetched:
 
 
 def _fetch(
-    source: str, opener: Opener, start: datetime, end: datetime, report: StepReport
+    source: str,
+    opener: Opener,
+    start: datetime,
+    end: datetime,
+    report: StepReport,
+    tracker: prog.Progress = prog.SILENT,
 ) -> tuple[_Fetched, Session | None]:
     fetched = _Fetched()
     session: Session | None = None
     try:
         session = opener(source)
-        for page in session.pages(start, end):
-            fetched.raws.extend(page)
+        with prog.step(tracker, None, f"{source}: fetching pages"):
+            for n, page in enumerate(session.pages(start, end), 1):
+                fetched.raws.extend(page)
+                tracker.advance(1, f"page {n}, {len(fetched.raws)} activities so far")
     except HealthcacheError as exc:
         fetched.error = exc
     except Exception as exc:  # a library bug must not take the other sources down
@@ -363,7 +374,7 @@ def _run_source(run: _Run, source: str, report: StepReport) -> StepReport:
 
     start = now - timedelta(days=options.days)
     open_ = run.opener or (lambda s: open_session(s, paths, config, clock))
-    fetched, _ = _fetch(source, open_, start, now, report)
+    fetched, _ = _fetch(source, open_, start, now, report, run.tracker)
     report.requests = fetched.requests
     records, digests = _normalise(source, fetched.raws, report)
     report.seen = len(fetched.raws)
