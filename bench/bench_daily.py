@@ -1,0 +1,239 @@
+"""The nothing-new daily ``healthcache run`` beside its floor (issue 11 point 1).
+
+The workspace: a cache of ``--activities`` (10k), watched paths holding
+``--fit-files`` (3,000) FIT files and an Apple Health export.xml of at least
+``--apple-gb`` (1 GB), both imported once, both API sources set up and inside
+their interval, and an SQLite mirror exported once.  Then, alternately, each in
+a fresh process:
+
+* the floor: interpreter start plus one ``stat`` of every watched file (the
+  least any run must do to know that nothing changed);
+* ``healthcache run --quiet``: every step of the daily job.
+
+It prints the medians and their ratio (aim: at most 3x), checks that the run
+changed nothing (cache, backups, mirror), and shows what the rest is spent on
+(``-X importtime``: the modules, ``cProfile``: the functions).
+
+The FIT files are tiny valid activities (tests/fitgen.py: a nothing-new run
+never opens them); the export is bench_import's generator, streamed.  What is
+generated is kept under /tmp, keyed by the parameters, so a rerun measures at
+once.  backfill-hr is left out of ``[run] steps``: it would ask the API about
+the cache's activities and there is no server here; its skip on a day with
+nothing new is the same rule as verify's (a state read and the index's stat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from healthcache.config import Paths  # noqa: E402
+from healthcache.sources import tokens  # noqa: E402
+from healthcache.sources.sync_state import Seen, update_states_locked  # noqa: E402
+from healthcache.store import Store  # noqa: E402
+from healthcache.timeutil import utc_iso  # noqa: E402
+
+FLOOR = """
+import os, sys
+n = 0
+for top in sys.argv[1:]:
+    if os.path.isfile(top):
+        os.stat(top); n += 1
+        continue
+    stack = [top]
+    while stack:
+        for e in os.scandir(stack.pop()):
+            if e.is_dir(follow_symlinks=False):
+                stack.append(e.path)
+            else:
+                e.stat(follow_symlinks=False); n += 1
+print(n)
+"""
+
+
+def _fit(i: int) -> bytes:
+    from tests import fitgen
+
+    start = datetime(2019, 1, 1, 6, 0, tzinfo=UTC) + timedelta(hours=7 * i)
+    return fitgen.run(start, km=0.05, hr_per_km=(130,), serial=1000 + i)
+
+
+def _write_fits(folder: Path, count: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    todo = [i for i in range(count) if not (folder / f"a{i:05d}.fit").exists()]
+    with ProcessPoolExecutor(2) as pool:
+        for i, data in zip(todo, pool.map(_fit, todo, chunksize=50), strict=True):
+            tmp = folder / f".a{i:05d}.tmp"
+            tmp.write_bytes(data)
+            tmp.rename(folder / f"a{i:05d}.fit")
+
+
+def build(where: Path, activities: int, fit_files: int, apple_gb: float) -> Path:
+    """The workspace, generated once per parameters (resumable); returns the home."""
+    home = where / "home"
+    paths = Paths(home)
+    if (where / "ready").exists():
+        return home
+    home.mkdir(parents=True, exist_ok=True)
+    if not paths.cache.exists():
+        from tests import factories
+
+        t = time.perf_counter()
+        with Store(paths).transaction() as tx:
+            tx.save(factories.cache(activities))
+        print(f"cache of {activities} activities: {time.perf_counter() - t:.1f} s", flush=True)
+    t = time.perf_counter()
+    _write_fits(home / "fit", fit_files)
+    print(f"{fit_files} FIT files: {time.perf_counter() - t:.1f} s", flush=True)
+    export = home / "apple" / "export.xml"
+    if not export.exists():
+        from bench_import import write_export
+
+        export.parent.mkdir(exist_ok=True)
+        t = time.perf_counter()
+        tmp = export.with_suffix(".tmp")
+        held = write_export(tmp, int(apple_gb * 1e9) + 1, workouts=200)
+        tmp.rename(export)
+        print(f"Apple Health export: {held['bytes'] / 1e9:.2f} GB in {time.perf_counter() - t:.1f} s", flush=True)
+    tokens.write_secret(paths, tokens.garmin_tokens_path(paths), b"{}")  # set up: never read while skipped
+    tokens.write_json_secret(paths, tokens.strava_tokens_path(paths), {})
+    paths.config_file.write_text(
+        '[import]\npaths = ["fit", "apple/export.xml"]\n[export]\ntargets = ["sqlite:mirror.db"]\n'
+        '[run]\nsteps = ["sync", "import", "verify", "export"]\n'
+    )
+    inside_interval(paths)
+    t = time.perf_counter()
+    first = subprocess.run(_run(home), capture_output=True, text=True, check=False, env=ENV)
+    print(f"first run (imports everything, verifies, exports): {time.perf_counter() - t:.1f} s", flush=True)
+    if first.returncode != 0:
+        sys.exit(f"the first run failed ({first.returncode}):\n{first.stdout}\n{first.stderr}")
+    (where / "ready").write_text("")
+    return home
+
+
+def inside_interval(paths: Paths) -> None:
+    """Both sources synced a minute ago, with an activity yesterday (the smart skip waits 2 h)."""
+    now = datetime.now(UTC)
+    seen = {"1": Seen("0" * 24, utc_iso(now - timedelta(days=1)))}
+    stamp = utc_iso(now - timedelta(minutes=1), micro=True)
+
+    def synced(cur: object) -> object:
+        import msgspec
+
+        return msgspec.structs.replace(cur, last_success=stamp, last_attempt=stamp, seen=seen)  # type: ignore[type-var]
+
+    update_states_locked(paths, {"garmin": synced, "strava": synced})
+
+
+def child_env(where: Path) -> dict[str, str]:
+    """Children compile each module once, as an installed package does (its .pyc under /tmp, not the tree)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(where / "pycache")
+    return env
+
+
+ENV: dict[str, str] = dict(os.environ)
+
+
+def _run(home: Path, *extra: str) -> list[str]:
+    return [sys.executable, *extra, "-m", "healthcache", "run", "--quiet", "--home", str(home)]
+
+
+def _stat(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def measure(home: Path, repeat: int) -> tuple[float, float, int]:
+    paths = Paths(home)
+    watched = [str(home / "fit"), str(home / "apple" / "export.xml")]
+    before = (_stat(paths.cache), sorted(os.listdir(paths.backups)), _stat(home / "mirror.db"))
+    floors, runs, files = [], [], 0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-c", FLOOR, *watched], capture_output=True, text=True, check=True, env=ENV
+        )
+        floors.append(time.perf_counter() - t)
+        files = int(out.stdout)
+        t = time.perf_counter()
+        done = subprocess.run(_run(home), capture_output=True, text=True, check=False, env=ENV)
+        runs.append(time.perf_counter() - t)
+        if done.returncode != 0 or done.stdout or done.stderr:
+            sys.exit(f"the nothing-new run was not quiet ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    after = (_stat(paths.cache), sorted(os.listdir(paths.backups)), _stat(home / "mirror.db"))
+    if after != before:
+        sys.exit("the nothing-new run changed the cache, a backup or the mirror")
+    return statistics.median(floors), statistics.median(runs), files
+
+
+def import_times(home: Path, top: int) -> list[tuple[float, str]]:
+    done = subprocess.run(_run(home, "-X", "importtime"), capture_output=True, text=True, check=True, env=ENV)
+    rows = []
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line and "cumulative" not in line:
+            _, cumulative, name = line[len("import time:") :].split("|")
+            if not name.startswith("  "):  # top-level imports only: their cumulative time includes the rest
+                rows.append((int(cumulative) / 1e6, name.strip()))
+    return sorted(rows, reverse=True)[:top]
+
+
+def profile(home: Path, top: int) -> str:
+    """The run in this process under cProfile (the same work as the command, minus interpreter start)."""
+    from healthcache.cli import main
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    code = main(["run", "--quiet", "--home", str(home)])
+    profiler.disable()
+    assert code == 0
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(top)
+    return text.getvalue()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--activities", type=int, default=10_000)
+    ap.add_argument("--fit-files", type=int, default=3_000)
+    ap.add_argument("--apple-gb", type=float, default=1.0)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--dir", type=Path, default=Path("/tmp"))
+    args = ap.parse_args()
+    where = args.dir / f"hc-bench-daily-a{args.activities}-f{args.fit_files}-g{args.apple_gb:g}"
+    ENV.update(child_env(where))
+    ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+    home = build(where, args.activities, args.fit_files, args.apple_gb)
+    export = home / "apple" / "export.xml"
+    print(
+        f"workspace: {home} (cache {Paths(home).cache.stat().st_size / 1e6:.1f} MB, export {export.stat().st_size / 1e9:.2f} GB)"
+    )
+    inside_interval(Paths(home))
+    measure(home, 1)  # warm: the .pyc files written, the files in the page cache
+    floor, run, files = measure(home, args.repeat)
+    print(f"floor (interpreter start + stat of {files} watched files): {floor * 1000:.0f} ms")
+    print(f"healthcache run --quiet, nothing new:                    {run * 1000:.0f} ms")
+    print(f"ratio: {run / floor:.2f}x (aim: at most 3x); nothing written but the run's history record")
+    print("\nslowest top-level imports (-X importtime, cumulative):")
+    for seconds, name in import_times(home, 12):
+        print(f"  {seconds * 1000:7.1f} ms  {name}")
+    print("\nin-process profile (cumulative):")
+    print(profile(home, 25))
+
+
+if __name__ == "__main__":
+    main()
