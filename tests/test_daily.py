@@ -293,7 +293,7 @@ def test_readme_shows_the_report_run_prints() -> None:
     from healthcache.daily import StepOutcome as S
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"<!-- example:run -->\n```text\n\$ healthcache run\n(.*?)```", readme, re.S)
+    block = re.search(r"<!-- report:run -->\n```text\n\$ healthcache run\n(.*?)```", readme, re.S)
     assert block is not None
     example = DailyResult(
         steps=[
