@@ -75,7 +75,7 @@ def test_next_run_of_a_daily_time() -> None:
 
 def test_readme_shows_the_line_cron_install_writes() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"<!-- example:cron -->\n```text\n(.*?)```", readme, re.S)
+    block = re.search(r"<!-- shape:cron -->\n```text\n(.*?)```", readme, re.S)
     assert block is not None
     expected = cron.cron_line(Path("/home/me/training"), 6, 15, exe=["/home/me/.venv/bin/healthcache"])
     assert block.group(1) == expected

@@ -272,6 +272,6 @@ def test_readme_log_example_is_what_log_prints() -> None:
     from healthcache.cli.run_cmds import render_log
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"<!-- example:log -->\n```text\n(.*?)```", readme, re.S)
+    block = re.search(r"<!-- shape:log -->\n```text\n(.*?)```", readme, re.S)
     assert block is not None
     assert block.group(1) == "$ healthcache log --limit 3\n" + render_log(readme_log_records(), []) + "\n"
