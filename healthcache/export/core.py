@@ -372,6 +372,11 @@ def export(
         size_after = mirror.size_bytes()
         report.sent = dict(mirror.sent)
         report.statements = mirror.statements
+    return _written(report, after, size_after, started)
+
+
+def _written(report: ExportReport, after: dict[str, int], size_after: int, started: float) -> ExportReport:
+    """The report of a committed export: rows per table before and after, the mirror's size, the time."""
     report.rows = {
         name: TableCounts(report.rows[name].before if name in report.rows else 0, n) for name, n in after.items()
     }
