@@ -532,8 +532,13 @@ class Transaction:
         A copy, not a link: a script that rewrites the cache in place must not
         rewrite its backup too.
         """
+        newest = backup.list_backups(self.paths.backups)[:1]
+        if newest and sha.startswith(newest[0].digest):
+            return newest[0].path
+        # An older backup of the same content (a restore, an undo) does not serve: the
+        # newest backup must be this state, so it is kept again under this moment.
         mode = atomic.existing_mode(self.paths.cache)
-        return backup.find(self.paths.backups, sha) or backup.write_backup(self.paths.backups, data, sha, when, mode)
+        return backup.write_backup(self.paths.backups, data, sha, when, mode)
 
     def _adopt(self) -> SaveResult:
         """Nothing to save, but the file is not the one last saved: make it the reference.

@@ -184,3 +184,30 @@ def test_the_replaced_file_sorts_before_the_state_that_replaces_it(tmp_path: Pat
     newest, replaced, *_ = backup.list_backups(paths.backups)
     assert newest.when > replaced.when
     assert newest.path.read_bytes() == paths.cache.read_bytes() and backup.read_bytes(replaced.path) == outside
+
+
+def test_a_state_equal_to_an_older_backup_is_still_kept_as_the_newest(tmp_path: Path) -> None:
+    """Going back to an earlier content (an undo within the second) keeps it again as the newest backup."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests import factories
+
+    clock = [datetime(2026, 1, 1, 12, 0, tzinfo=UTC)]
+
+    def tick() -> datetime:
+        clock[0] += timedelta(milliseconds=1)  # within one second: updated_at stays as it was
+        return clock[0]
+
+    paths = Paths(tmp_path / "home")
+    store = Store(paths, clock=tick)
+    with store.transaction() as tx:
+        tx.save(factories.cache(2))
+    first = paths.cache.read_bytes()
+    with store.transaction() as tx:
+        renamed = msgspec.structs.replace(tx.cache.activities[0], name="Tempo")
+        tx.save(msgspec.structs.replace(tx.cache, activities=[renamed, *tx.cache.activities[1:]]))
+    with store.transaction() as tx:
+        result = tx.save(msgspec.structs.replace(tx.cache, activities=factories.cache(2).activities))
+    assert result.changed and paths.cache.read_bytes() == first
+    newest = backup.list_backups(paths.backups)[0]
+    assert result.kept == newest.path and backup.read_bytes(newest.path) == first
