@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from healthcache.cli import Ctx, common_options, refresh_mirrors, writes_cache
+from healthcache.cli.render import render_merge_report
 from healthcache.outcome import Failure, Outcome
 
 MAX_LISTED = 20
@@ -52,8 +53,7 @@ def render(report: Any) -> str:
         out.append(f"failed ({len(report.failures)}):")
         out.extend(_line(f) for f in report.failures)
     if report.merge is not None:
-        summary = report.merge.summary()
-        out.append(f"merge ({t.get('merge_save', 0):.2f} s): " + ", ".join(f"{n} {k}" for k, n in summary.items()))
+        out.append(f"merge ({t.get('merge_save', 0):.2f} s): " + render_merge_report(report.merge))
     if report.dry_run:
         out.append("dry run: nothing was written")
     elif report.save is not None and report.save.changed:
