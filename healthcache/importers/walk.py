@@ -112,13 +112,3 @@ def _file_type(mode: int) -> str:
     if stat_mod.S_ISCHR(mode) or stat_mod.S_ISBLK(mode):
         return "a device"
     return "a special file"
-
-
-def _file_type(mode: int) -> str:
-    if stat_mod.S_ISFIFO(mode):
-        return "a pipe (FIFO)"
-    if stat_mod.S_ISSOCK(mode):
-        return "a socket"
-    if stat_mod.S_ISCHR(mode) or stat_mod.S_ISBLK(mode):
-        return "a device"
-    return "a special file"
