@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import zstandard
 
@@ -143,7 +143,7 @@ def read_bytes(path: Path) -> bytes:
         return b"".join(_decompressed_chunks(f, path))
 
 
-def _decompressed_chunks(f: object, path: Path) -> Iterator[bytes]:
+def _decompressed_chunks(f: IO[bytes], path: Path) -> Iterator[bytes]:
     try:
         with zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True) as reader:
             while chunk := reader.read(HASH_CHUNK):

@@ -134,7 +134,7 @@ def gunzip(data: bytes, limits: Limits) -> bytes:
         if produced > limits.ratio_floor and produced > pos * limits.max_ratio:
             raise ImportFailed(f"refused: gzip data expands more than {limits.max_ratio:.0f} times (a gzip bomb)")
         if d.eof:
-            if view[pos : pos + 2] != b"\x1f\x8b":
+            if bytes(view[pos : pos + 2]) != b"\x1f\x8b":
                 break  # the end, or trailing bytes that are not another gzip member
             d = zlib.decompressobj(16 + zlib.MAX_WBITS)  # concatenated gzip members
         elif pos >= len(data) and not chunk:

@@ -8,6 +8,7 @@ into that file's line of the report while the other files go on.
 
 from __future__ import annotations
 
+import builtins
 import io
 import math
 import re
@@ -90,7 +91,7 @@ class Input:
             raise ImportFailed("this format is read from memory, but the input was only streamed")
         return self.data
 
-    def open(self) -> IO[bytes]:
+    def open(self) -> IO[builtins.bytes]:
         if self.opener is not None:
             return self.opener()
         return io.BytesIO(self.bytes())

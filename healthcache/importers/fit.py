@@ -395,6 +395,7 @@ def normalise_raw(raw: dict[str, Any]) -> SourceRecord:
         raise ValueError("a FIT payload without sessions")
     start = check_start(parse_utc(sessions[0]["start_time"]))
     moving = [s for s in sessions if s.get("sport") != "transition"] or sessions
+    sport_raw: str | None
     if len({(s.get("sport")) for s in moving}) > 1:
         sport, sport_raw = "multisport", "multisport"
     else:

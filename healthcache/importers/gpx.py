@@ -77,7 +77,8 @@ def climb(elevations: list[float]) -> float:
 def _child_text(el: Any, name: str) -> str | None:
     for c in el:
         if local_name(c.tag) == name:
-            return c.text
+            text: str | None = c.text
+            return text
     return None
 
 

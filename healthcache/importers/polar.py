@@ -175,6 +175,7 @@ def normalise_raw(raw: dict[str, Any]) -> SourceRecord:
     check_start(start)
     exercises = raw.get("exercises") or []
     sports = [str(e.get("sport")) for e in exercises if e.get("sport")]
+    sport_raw: str | None
     if len(set(sports)) > 1:
         sport, sport_raw = "multisport", "+".join(sports)
     else:
@@ -203,8 +204,8 @@ def normalise_raw(raw: dict[str, Any]) -> SourceRecord:
         avg_hr = None
     max_hr = max((m for m in (heart_rate(h.get("max")) for h in hrs) if m is not None), default=None)
     single = exercises[0] if len(exercises) == 1 else {}
-    cadence = single.get("cadence") if isinstance(single.get("cadence"), dict) else {}
-    power = single.get("power") if isinstance(single.get("power"), dict) else {}
+    cadence = _dict(single.get("cadence"))
+    power = _dict(single.get("power"))
     splits = raw.get("hr_splits")
     return SourceRecord(
         source="polar",
@@ -225,3 +226,8 @@ def normalise_raw(raw: dict[str, Any]) -> SourceRecord:
         hr_splits=[HRSplit(**s) for s in splits] if splits else None,
         raw=raw,
     )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """A nested summary object, or an empty one where the export has none (or something else)."""
+    return value if isinstance(value, dict) else {}

@@ -91,7 +91,7 @@ class Decoder:
             t = time.perf_counter()
             result = read_data(task)
             self.inline_s += time.perf_counter() - t
-            self.later(lambda: then(result))  # type: ignore[misc]
+            self.later(lambda: then(result))
             return
         pool = self._pool or self._start()
         self._queue.append(_Pending(task=task, then=then, future=pool.submit(read_data, task)))

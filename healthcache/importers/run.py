@@ -34,6 +34,7 @@ import time
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import IO
 
 import msgspec
@@ -44,7 +45,15 @@ from healthcache.importers import archive, detect, formats
 from healthcache.importers.base import Extracted, ImportFailed, Input, Limits, NotAnActivity, Progress
 from healthcache.importers.decide import Facts, Verdict, decide
 from healthcache.importers.decode import Decoded, Task, poolable
-from healthcache.importers.manifest import FileEntry, Manifests, MemberEntry, SessionEntry, head_tail_hash, path_key
+from healthcache.importers.manifest import (
+    FileEntry,
+    Manifests,
+    MemberEntry,
+    SessionEntry,
+    Status,
+    head_tail_hash,
+    path_key,
+)
 from healthcache.importers.pool import Decoder, usable_cores
 from healthcache.importers.report import FileResult, ImportReport, Outcome
 from healthcache.importers.walk import Item, file_item, members, walk
@@ -438,7 +447,7 @@ def _members(run: _Run, arc: _Archive, found: Sequence[archive.Member], prefix: 
             run.settle(item, None, kept, arc=arc)
             # an unchanged nested archive keeps its members' entries (in order, as settle records)
             nested = {n: e for n, e in arc.prior.items() if n.startswith(item.key + "/")}
-            run.decoder.later(lambda nested=nested: arc.out.update(nested))
+            run.decoder.later(partial(arc.out.update, nested))
             arc.counts["unchanged"] += 1
         elif verdict.why == "companion":
             line = FileResult(
@@ -518,6 +527,6 @@ def _nested(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> None:
                 _members(run, inner, found, prefix=item.key + "/")
                 run.decoder.drain()  # its members' outcomes, before they are counted
     counts = inner.counts
-    status = "imported" if counts["imported"] or counts["unchanged"] else "skipped"
+    status: Status = "imported" if counts["imported"] or counts["unchanged"] else "skipped"
     why = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     run.settle(item, None, MemberEntry(crc=mem.crc, size=mem.size, status=status, reason=why), arc=arc)

@@ -13,6 +13,7 @@ import stat as stat_mod
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import IO
 
 from healthcache.importers import archive
@@ -53,7 +54,7 @@ def members(zf: zipfile.ZipFile, path: str, found: Sequence[archive.Member], pre
             label=f"{path}!{key}",
             name=mem.basename,
             size=mem.size,
-            open=lambda info=mem.info: zf.open(info),
+            open=partial(zf.open, mem.info),
             member=mem,
             key=key,
         )
@@ -83,7 +84,7 @@ def walk(
             missing.append(p)
             continue
         if stat_mod.S_ISDIR(st.st_mode):
-            for root, dirs, files in os.walk(p, onerror=lambda exc, top=p: missing.append(exc.filename or top)):
+            for root, dirs, files in os.walk(p, onerror=partial(_unreadable, missing, p)):
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not skip_dir(os.path.join(root, d)))
                 for name in sorted(files):
                     if name.startswith("."):
@@ -112,3 +113,8 @@ def _file_type(mode: int) -> str:
     if stat_mod.S_ISCHR(mode) or stat_mod.S_ISBLK(mode):
         return "a device"
     return "a special file"
+
+
+def _unreadable(missing: list[str], top: str, exc: OSError) -> None:
+    """``os.walk``'s onerror: a folder that cannot be listed is reported, by its name or the top's."""
+    missing.append(exc.filename or top)
