@@ -35,20 +35,13 @@ import zstandard
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_store import timed  # noqa: E402  (the median of repeated runs, as bench_store times)
+
 from healthcache import backup, codec  # noqa: E402
 from healthcache.config import Config, Paths, RetentionPolicy  # noqa: E402
 from healthcache.restore import restore  # noqa: E402
 from healthcache.store import Store, load_file  # noqa: E402
 from tests import factories  # noqa: E402
-
-
-def timed(fn: Callable[[], object], repeat: int) -> float:
-    runs = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t)
-    return statistics.median(runs)
 
 
 def codecs(data: bytes, repeat: int) -> None:
