@@ -202,9 +202,7 @@ class Loaded:
 class SaveResult:
     changed: bool
     backup: Path | None = None
-    pruned: tuple[Path, ...] = ()
     sha256: str | None = None
-    forced: str | None = None
     violations: tuple[guard.Violation, ...] = ()
     kept: Path | None = None  # the backup that keeps the state just saved
     lineage: str | None = None
@@ -502,15 +500,13 @@ class Transaction:
         self.loaded = Loaded(cache=final, exists=True, sha256=sha, size=len(data), data=data, index=index)
         self.corrupt = None
         self.outside = None
-        pruned = self._prune(replaced, compressed)
+        self._prune(replaced, compressed)
         if backup_path is not None:
             backup_path = backup.where_now(backup_path)
         return SaveResult(
             changed=True,
             backup=backup_path,
-            pruned=tuple(pruned),
             sha256=sha,
-            forced=force_reason if violations else None,
             violations=tuple(violations),
             kept=kept,
             lineage=lineage,
@@ -743,7 +739,7 @@ class Transaction:
         """Write a state document (sync cursor, manifest, baseline) under this lock."""
         state.save(path, value)
 
-    def _prune(self, replaced: str | None = None, compressed: Callable[[], bytes | None] | None = None) -> list[Path]:
+    def _prune(self, replaced: str | None = None, compressed: Callable[[], bytes | None] | None = None) -> None:
         """Apply retention and compress all but the newest backup; ``compressed`` is the replaced state's."""
 
         def blob_for(info: backup.BackupInfo) -> bytes | None:
@@ -751,4 +747,4 @@ class Transaction:
                 return compressed()
             return None
 
-        return backup.prune(self.paths.backups, self.store.config.retention, blob_for=blob_for)[1]
+        backup.prune(self.paths.backups, self.store.config.retention, blob_for=blob_for)
