@@ -351,7 +351,7 @@ def _import(run: _Daily) -> StepOutcome:
 
 def _cache_sha(paths: Paths) -> str | None:
     """The sha256 of the cache on disk, when the cache index vouches for it (by stat: no read)."""
-    from healthcache.store import current_index
+    from healthcache.cacheindex import current_index
 
     index = current_index(paths)
     return None if index is None else index.sha256

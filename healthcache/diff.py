@@ -20,11 +20,12 @@ import msgspec
 from deepdiff import DeepDiff
 
 from healthcache import backup, guard
+from healthcache.cacheindex import read_index
 from healthcache.codec import gc_paused
 from healthcache.config import Paths
 from healthcache.errors import HealthcacheError, UsageError
 from healthcache.model.records import Activity, Cache
-from healthcache.store import Loaded, load_file, read_baseline, read_index
+from healthcache.store import Loaded, load_file, read_baseline
 
 # --- states -------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ or a tombstone (a tombstoned record is held: it must never come back).
 
 Checking that needs the cache parsed, which the no-change paths must not pay.
 So every state document records the cache *lineage* it was written under (see
-``store.trusted_lineage``): a guarded save never drops a key and keeps the
+``cacheindex.trusted_lineage``): a guarded save never drops a key and keeps the
 lineage; anything that may drop keys (``restore --force``, a restore over a
 corrupt file, an edit outside healthcache) starts a new one.  State of the
 trusted lineage is believed as it is (``held is None``); any other state is
@@ -60,7 +60,7 @@ def needs_check(state_lineage: str | None, trusted: str | None) -> bool:
     """Whether state written under ``state_lineage`` must be checked against the cache.
 
     ``trusted`` is the lineage of the cache on disk when healthcache last saved
-    it (``store.trusted_lineage``), None when the file is not that file.
+    it (``cacheindex.trusted_lineage``), None when the file is not that file.
     """
     return trusted is None or state_lineage != trusted
 

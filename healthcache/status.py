@@ -13,9 +13,10 @@ from typing import Any
 import msgspec
 
 from healthcache import backup, guard
+from healthcache.cacheindex import current_index, newest_tombstones
 from healthcache.importers.manifest import failing
 from healthcache.model.records import Cache, Tombstone
-from healthcache.store import Store, current_index, newest_tombstones, read_baseline
+from healthcache.store import Store, read_baseline
 
 
 def status(store: Store) -> dict[str, Any]:

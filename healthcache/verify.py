@@ -17,11 +17,12 @@ from typing import Any
 import msgspec
 
 from healthcache import backup, codec, guard
+from healthcache.cacheindex import read_index
 from healthcache.config import Paths
 from healthcache.errors import CorruptInput
 from healthcache.model.records import Cache, sort_key
 from healthcache.outcome import Failure, Outcome, exit_status
-from healthcache.store import Loaded, OutsideEdit, Store, outside_edit, read_baseline, read_index, what_was_lost
+from healthcache.store import Loaded, OutsideEdit, Store, outside_edit, read_baseline, what_was_lost
 from healthcache.timeutil import utc_iso
 
 

@@ -1,7 +1,7 @@
 """The export plan, tested directly: what the mirror holds and what the cache holds in, decisions out.
 
 Plus the one rule that lets the cache index stand in for the cache
-(``store.current_index``), which export, status and the lineage checks share.
+(``cacheindex.current_index``), which export, status and the lineage checks share.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from healthcache.cacheindex import current_index, read_index, trusted_lineage
 from healthcache.config import Config, Paths
 from healthcache.export import core, plan, tables
 from healthcache.export.mirror import MirrorState, StoredRow
 from healthcache.export.plan import ExportPlan, SchemaAction, SchemaDecision
 from healthcache.status import status
-from healthcache.store import Store, current_index, read_index, trusted_lineage
+from healthcache.store import Store
 from tests.export_fixtures import make_activity, make_home, save_cache
 
 V = tables.SCHEMA_VERSION

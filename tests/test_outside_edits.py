@@ -22,9 +22,10 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "samples"))
 import generate as samples
 
 from healthcache import backup
+from healthcache.cacheindex import read_index
 from healthcache.cli import main
 from healthcache.config import Paths
-from healthcache.store import Store, read_index
+from healthcache.store import Store
 
 
 def invoke(*args: str) -> Result:

@@ -28,6 +28,7 @@ import msgspec
 
 from healthcache import GENERATOR, codec
 from healthcache import progress as prog
+from healthcache.cacheindex import current_index, read_index
 from healthcache.config import Config, Paths
 from healthcache.errors import CorruptInput, HealthcacheError
 from healthcache.export import plan, tables
@@ -36,7 +37,7 @@ from healthcache.export.plan import ExportPlan, SchemaAction
 from healthcache.export.report import ExportReport, TableCounts
 from healthcache.export.targets import Target, parse_target, redact_text
 from healthcache.model.records import Activity
-from healthcache.store import Store, current_index, read_index
+from healthcache.store import Store
 from healthcache.timeutil import now_utc, utc_iso
 
 # Names that moved to their own modules stay importable from here.

@@ -11,7 +11,7 @@ files; the manifests are written by the orchestrator inside the store's
 transaction, after the save succeeded.
 
 A manifest is a hint, the cache is the truth: each records the cache lineage
-it was written under (``store.trusted_lineage``).  Under another lineage (after
+it was written under (``cacheindex.trusted_lineage``).  Under another lineage (after
 ``restore --force``, a restore over a corrupt file, an edit outside
 healthcache) its entries are checked against the records the cache holds
 (``freshness.decide``) and an entry whose records are gone is forgotten, so its

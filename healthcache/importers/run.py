@@ -40,6 +40,7 @@ from typing import IO
 import msgspec
 
 from healthcache import progress as prog
+from healthcache.cacheindex import trusted_lineage
 from healthcache.freshness import held_keys
 from healthcache.importers import archive, detect, formats
 from healthcache.importers.base import Extracted, ImportFailed, Input, Limits, NotAnActivity, Progress
@@ -59,7 +60,7 @@ from healthcache.importers.report import FileResult, ImportReport, Outcome
 from healthcache.importers.walk import Item, file_item, members, walk
 from healthcache.ingest import ingest
 from healthcache.model.records import SourceRecord
-from healthcache.store import SaveResult, Store, Transaction, trusted_lineage
+from healthcache.store import SaveResult, Store, Transaction
 
 __all__ = ["FileResult", "ImportReport", "run_import", "walk"]
 

@@ -10,7 +10,7 @@ skipped, never half-imported); then either
   the cache still holds its record): only the state file is written, under the
   lock, and the cache is not touched.  The state is a hint: it is believed
   without parsing the cache only when it was written under the cache's current
-  lineage (``store.trusted_lineage``); otherwise (after ``restore --force``,
+  lineage (``cacheindex.trusted_lineage``); otherwise (after ``restore --force``,
   an edit outside healthcache) each known payload is checked against the
   records the cache holds (``freshness.decide``), and what is missing is
   merged again; or
@@ -344,7 +344,7 @@ def _known(
     run: _Run, st: SourceState, records: list[SourceRecord], digests: dict[str, Seen], report: StepReport
 ) -> _Known:
     """Decide, without the cache when the state can be believed, whether anything fetched is new."""
-    from healthcache.store import trusted_lineage
+    from healthcache.cacheindex import trusted_lineage
 
     paths = run.store.paths
     unchanged = {r.source_id: st.seen.get(r.source_id) == digests[r.source_id] for r in records}
@@ -433,7 +433,7 @@ def _bookkeeping(
     run: _Run, source: str, records: list[SourceRecord], known: _Known, update: _NextState, report: StepReport
 ) -> None:
     """Nothing new (or nothing fetched): only the state file is written; the cache is not read."""
-    from healthcache.store import trusted_lineage
+    from healthcache.cacheindex import trusted_lineage
 
     report.unchanged = len(records) if known.all_known else 0
     paths = run.store.paths
