@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from healthcache.merge import UNRESOLVED, MergeReport, ReportEntry
 
 # Outcome -> words on the counts line, in the order shown; always shown.
@@ -53,3 +55,93 @@ def render_merge_report(report: MergeReport, *, verbose: bool = False) -> str:
         if entry.outcome in UNRESOLVED or (verbose and entry.outcome != "unchanged"):
             lines.append(render_entry(entry))
     return "\n".join(lines)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 file``, ``2 files``; ``many`` where adding an s is wrong (``activities``)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def render_baseline(baseline: Any) -> str:
+    """A baseline's counts in words (never the dict ``per_source`` is)."""
+    per = ", ".join(f"{source} {n}" for source, n in sorted(baseline.per_source.items())) or "no source"
+    return (
+        f"{plural(baseline.records, 'record')} in {plural(baseline.activities, 'activity', 'activities')} "
+        f"({per}); {baseline.with_hr} with HR, {baseline.with_hr_splits} with HR splits"
+    )
+
+
+IMPORT_PREFIX = "import_"
+# A sync source's state (``sources.sync_state.SourceState``, summarised by ``status``): the words for each key.
+_SYNC_WORDS = {
+    "last_success": "last synced {}",
+    "last_attempt": "last tried {}",
+    "last_error": "last error: {}",
+    "rate_limited_until": "rate limited until {}",
+    "rate_limit_reason": "({})",
+}
+_VERBOSE_ONLY = {"lineage", "window_start", "window_end", "seen"}
+
+
+def render_states(states: dict[str, dict[str, Any]], *, verbose: bool = False) -> list[str]:
+    """``status``'s lines for the state files: per import kind how many files are known; per sync
+    source when it last worked and what went wrong.  Bookkeeping (the cache lineage a state was
+    checked against, remembered payloads) only with -v: a person never needs it to act."""
+    imports = {n.removeprefix(IMPORT_PREFIX): s for n, s in states.items() if n.startswith(IMPORT_PREFIX)}
+    lines: list[str] = []
+    if imports:
+        parts = []
+        for kind, st in imports.items():
+            part = f"{kind} {plural(int(st.get('files') or 0), 'file')}"
+            if st.get("sessions"):
+                part += f" ({plural(int(st['sessions']), 'session')})"
+            parts.append(part + (" (unreadable state file)" if "error" in st else ""))
+        lines.append("imported files known: " + ", ".join(parts))
+        if verbose:
+            lines += [f"  import {kind}: cache lineage {st.get('lineage') or '-'}" for kind, st in imports.items()]
+    for name, st in states.items():
+        if name.startswith(IMPORT_PREFIX):
+            continue
+        lines.append(f"{name}: " + "; ".join(_state_words(st, verbose=verbose)))
+    return lines
+
+
+def _state_words(st: dict[str, Any], *, verbose: bool) -> list[str]:
+    if "error" in st:
+        return [str(st["error"])]
+    words = [_SYNC_WORDS[k].format(v) for k, v in st.items() if k in _SYNC_WORDS and v is not None]
+    if "no_hr" in st:  # backfill-hr's memory
+        words.append(f"{plural(int(st['no_hr']), 'activity', 'activities')} known to have no HR samples")
+    if verbose:
+        if st.get("window_start") or st.get("window_end"):
+            words.append(f"last window {st.get('window_start') or '?'} to {st.get('window_end') or '?'}")
+        if "seen" in st:
+            words.append(f"{plural(int(st['seen']), 'payload')} remembered")
+        if st.get("lineage"):
+            words.append(f"cache lineage {st['lineage']}")
+    known = set(_SYNC_WORDS) | _VERBOSE_ONLY | {"no_hr"}
+    words += [f"{k.replace('_', ' ')} {v}" for k, v in st.items() if k not in known and v is not None]
+    return words or ["nothing recorded yet"]
+
+
+def outcome_words(counts: dict[str, int], *, all_common: bool = False) -> list[str]:
+    """What a merge did, in words: new activities, updated, merged, unchanged (all four, or only those
+    that happened), then the rare outcomes that happened."""
+    words = {o: f"{counts.get(o, 0)} {label}" for o, label in COUNT_LABELS}
+    words["new"] = plural(counts.get("new", 0), "new activity", "new activities")
+    shown = [words[o] for o, _ in COUNT_LABELS if all_common or counts.get(o)]
+    return shown + [f"{counts[o]} {label}" for o, label in RARE_LABELS if counts.get(o)]
+
+
+def sync_headline(result: Any) -> str:
+    """``sync``'s first line: how many sources were asked, what the merge did, whether the cache was saved."""
+    steps = result.steps
+    asked = [s for s in steps if s.status not in ("skipped", "not_configured")]
+    counts = {o: sum(getattr(s, o) for s in asked) for o, _ in (*COUNT_LABELS, *RARE_LABELS)}
+    head = f"{'would sync' if result.dry_run else 'synced'} {len(asked) - len(result.failed)} of {len(steps)} sources"
+    aside = [f"{n} {what}" for what, n in (("skipped", len(steps) - len(asked)), ("failed", len(result.failed))) if n]
+    head += f" ({', '.join(aside)})" if aside else ""
+    head += ": " + (", ".join(outcome_words(counts)) or "nothing new")
+    if result.dry_run:
+        return head + "; dry run: nothing was written"
+    return head + ("; saved" if any(s.saved for s in steps) else "; nothing was written")
