@@ -363,12 +363,12 @@ def test_the_manifest_records_every_outcome(store: Store, sample_dir: Any) -> No
 
 def test_two_imports_into_one_workspace_keep_each_others_manifest_entries(store: Store, tmp_path: Path) -> None:
     """Manifests are read before the lock and written under it: an import that saved meanwhile keeps its entries."""
-    from healthcache.importers import run as run_mod
+    from healthcache import ingest as ingest_mod  # run_import imports it when there is something to save
 
     a, b = tmp_path / "a.fit", tmp_path / "b.fit"
     a.write_bytes(fitgen.run(START))
     b.write_bytes(fitgen.run(datetime(2024, 5, 3, 6, 0, tzinfo=UTC)))
-    real_ingest = run_mod.ingest
+    real_ingest = ingest_mod.ingest
     done = []
 
     def ingest_after_another_import(*args: Any, **kw: Any) -> Any:
@@ -377,11 +377,11 @@ def test_two_imports_into_one_workspace_keep_each_others_manifest_entries(store:
             run_import(store, [b])  # finishes its own save and manifest first
         return real_ingest(*args, **kw)
 
-    run_mod.ingest = ingest_after_another_import  # type: ignore[assignment]
+    ingest_mod.ingest = ingest_after_another_import  # type: ignore[assignment]
     try:
         run_import(store, [a])
     finally:
-        run_mod.ingest = real_ingest  # type: ignore[assignment]
+        ingest_mod.ingest = real_ingest  # type: ignore[assignment]
     with recording_opens() as opened:
         again = run_import(store, [a, b])
     assert again.counts()["unopened"] == 2 and not [p for p in opened if p.endswith(".fit")]

@@ -19,18 +19,20 @@ the serial path, without any pool.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from healthcache.importers.base import MIB
-from healthcache.importers.decode import Decoded, Task, read_data
+
+if TYPE_CHECKING:  # an import that decodes nothing loads neither multiprocessing nor the decoders
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    from healthcache.importers.decode import Decoded, Task
 
 # Decoding in the parent for this long first: about three times the pool's start-up
 # (forkserver start, the decoders imported once, two workers forked), so an import that
@@ -87,6 +89,8 @@ class Decoder:
 
     def decode(self, task: Task, then: Callable[[Decoded], None], *, poolable: bool = True) -> None:
         """Decode ``task`` and hand the result to ``then``, in input order."""
+        from healthcache.importers.decode import read_data
+
         if not poolable or self.jobs == 1 or (self._pool is None and self.inline_s < self.start_after_s):
             t = time.perf_counter()
             result = read_data(task)
@@ -111,6 +115,9 @@ class Decoder:
     # ------------------------------------------------------------ internals
 
     def _start(self) -> ProcessPoolExecutor:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["healthcache.importers.decode", "healthcache.importers.fit", "fitdecode"])
         self._pool = ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_quiet_worker)
@@ -124,6 +131,8 @@ class Decoder:
                 if not head.future.done():
                     if not block:
                         return
+                    from concurrent.futures import wait
+
                     wait([head.future])
                 result = self._result(head)
                 self._in_flight -= 1
@@ -139,6 +148,10 @@ class Decoder:
     def _result(self, head: _Pending) -> Decoded:
         """A worker's result; a worker that died (killed, out of memory) costs its pool, never the file:
         the parent decodes it, and every later one, itself."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        from healthcache.importers.decode import read_data
+
         assert head.future is not None and head.task is not None
         try:
             return head.future.result()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from healthcache.importers.manifest import Reconciled
-from healthcache.merge import MergeReport
-from healthcache.store import SaveResult
+
+if TYPE_CHECKING:  # only for the annotations: an import with nothing new loads neither
+    from healthcache.merge import MergeReport
+    from healthcache.store import SaveResult
 
 Outcome = Literal["imported", "skipped", "unchanged", "failed"]
 

@@ -35,17 +35,15 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import msgspec
 
 from healthcache import progress as prog
 from healthcache.cacheindex import trusted_lineage
-from healthcache.freshness import held_keys
 from healthcache.importers import archive, detect, formats
 from healthcache.importers.base import Extracted, ImportFailed, Input, Limits, NotAnActivity, Progress
 from healthcache.importers.decide import Facts, Verdict, decide
-from healthcache.importers.decode import Decoded, Task, poolable
 from healthcache.importers.manifest import (
     FileEntry,
     Manifests,
@@ -58,9 +56,11 @@ from healthcache.importers.manifest import (
 from healthcache.importers.pool import Decoder, usable_cores
 from healthcache.importers.report import FileResult, ImportReport, Outcome
 from healthcache.importers.walk import Item, file_item, members, walk
-from healthcache.ingest import ingest
-from healthcache.model.records import SourceRecord
-from healthcache.store import SaveResult, Store, Transaction
+
+if TYPE_CHECKING:  # a run with nothing new reads no file: decoding, merge and the store load on use
+    from healthcache.importers.decode import Decoded
+    from healthcache.model.records import SourceRecord
+    from healthcache.store import SaveResult, Store, Transaction
 
 __all__ = ["FileResult", "ImportReport", "run_import", "walk"]
 
@@ -192,6 +192,8 @@ def run_import(
     )
     if not full and run.manifests.stale(trusted_lineage(paths)):
         # The cache is not the one the manifests were written for: believe them only as far as it holds their records.
+        from healthcache.freshness import held_keys
+
         report.reconciled = run.manifests.check_against(held_keys(store.read().cache))
         report.timings["reconcile"] = time.perf_counter() - t1
     _unreadable(run, missing, odd)
@@ -208,6 +210,26 @@ def run_import(
     unique = {rec.key: rec for rec in run.records}  # the same record from two files (an export and its copy)
     records = list(unique.values())
     t2 = time.perf_counter()
+    if records or (run.manifests.pending() and not dry_run):
+        _merge_and_save(store, report, run, records, dry_run=dry_run, lock_timeout=lock_timeout, on_wait=on_wait)
+    report.timings["merge_save"] = time.perf_counter() - t2
+    return report
+
+
+def _merge_and_save(
+    store: Store,
+    report: ImportReport,
+    run: _Run,
+    records: list[SourceRecord],
+    *,
+    dry_run: bool,
+    lock_timeout: float | None,
+    on_wait: Callable[[str | None], None] | None,
+) -> None:
+    """Everything read goes through ``ingest`` (merge, guard, save), and the manifests after the save."""
+    from healthcache.freshness import held_keys
+    from healthcache.ingest import ingest
+
     if dry_run:
         if records:
             report.merge = ingest(store, records, dry_run=True, lock_timeout=lock_timeout, on_wait=on_wait).report
@@ -218,8 +240,6 @@ def run_import(
 
         result = ingest(store, records, lock_timeout=lock_timeout, on_wait=on_wait, after_save=after_save)
         report.merge, report.save = result.report, result.save
-    report.timings["merge_save"] = time.perf_counter() - t2
-    return report
 
 
 def _read_all(run: _Run, found: list[tuple[str, os.stat_result]]) -> None:
@@ -313,6 +333,8 @@ def _one_file(run: _Run, item: Item) -> None:
     if not verdict.open:
         _seen_content(run, item, verdict, entry, kind, twin)
         return
+    from healthcache.importers.decode import Task, poolable  # only a file that must be read needs the decoders
+
     run.decoding[sha] = run.decoding.get(sha, 0) + 1
 
     def then(decoded: Decoded) -> None:
@@ -469,6 +491,8 @@ def _members(run: _Run, arc: _Archive, found: Sequence[archive.Member], prefix: 
 
 
 def _read_member(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> None:
+    from healthcache.importers.decode import Task, poolable
+
     def done(line: FileResult, reason: str | None = None, ex: Extracted | None = None, *, now: bool = False) -> None:
         status = line.status if line.status != "unchanged" else "skipped"
         keys = [r.key for r in ex.records] if ex else []
