@@ -280,7 +280,38 @@ def _guarded(name: str, step: Callable[[], list[StepOutcome]]) -> list[StepOutco
     return outcomes
 
 
+def waiting(
+    states: Mapping[str, Any], now: datetime, rule: Any, *, force: bool = False
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Which sources are due (in order) and, for the others, why not: the smart skip that ``sync``
+    applies itself (``sync_state.decide_sync``), asked first so that a run in which every source
+    waits never loads the sync machinery.  Pure: ``states`` maps each source to its ``SourceState``."""
+    from healthcache.sources.sync_state import decide_sync
+
+    due: list[str] = []
+    why: dict[str, str] = {}
+    for source, st in states.items():
+        decision = decide_sync(st, now, rule, force=force)
+        if decision.sync:
+            due.append(source)
+        else:
+            why[source] = decision.reason
+    return tuple(due), why
+
+
 def _sync(run: _Daily, sources: tuple[str, ...]) -> list[StepOutcome]:
+    from healthcache.sources.sync_state import SkipRule, load_state
+
+    states = {s: load_state(run.paths, s) for s in sources}
+    due, why = waiting(states, run.clock(), SkipRule.of(run.config.sync), force=run.options.force)
+    done = {s: StepOutcome(name=f"sync {s}", status="skipped", reason=r, source=s) for s, r in why.items()}
+    if due:
+        for step in _sync_due(run, due):
+            done[step.source or step.name] = step
+    return [done[s] for s in sources if s in done]
+
+
+def _sync_due(run: _Daily, sources: tuple[str, ...]) -> list[StepOutcome]:
     from healthcache.sources.sync import SyncOptions, sync
 
     options = SyncOptions(

@@ -180,3 +180,13 @@ def test_a_third_source_is_backfilled_and_re_derived_through_the_registry(toy: S
 
     # rebuild, show and unlink re-derive records through the normaliser table: the toy's is there too.
     assert normalise.from_raw("toy", held["1"].raw["toy"]).distance_m == 5001.0
+
+
+@pytest.mark.parametrize("name", ["garmin", "strava"])
+def test_each_real_source_is_named_as_its_payloads_name_their_records(name: str) -> None:
+    """A source package names itself without importing its payload readers (a skipped sync loads
+    neither); the name it gives must be the one its normalised records carry."""
+    import importlib
+
+    payloads = importlib.import_module(f"healthcache.sources.{name}.payloads")
+    assert get_source(name).name == payloads.SOURCE == name

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from healthcache.sources import tokens
-from healthcache.sources.strava.payloads import SOURCE, normalise_activity
 
 if TYPE_CHECKING:
     from healthcache.config import Config, Paths
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 class Strava:
     """Strava through ``stravalib``."""
 
-    name = SOURCE
+    name = "strava"  # payloads.SOURCE (a test checks they agree; the payload readers load on use)
     id_key = "id"
 
     def is_configured(self, paths: Paths) -> bool:
@@ -36,6 +35,8 @@ class Strava:
         return resume(paths, config, clock=clock)
 
     def normalise(self, raw: Any) -> SourceRecord:
+        from healthcache.sources.strava.payloads import normalise_activity
+
         return normalise_activity(raw)
 
     def has_hr(self, raw: Any) -> bool:

@@ -1,0 +1,81 @@
+"""A day with nothing new costs what it must and no more (issue 11 point 1, and its bench).
+
+``bench/bench_daily.py`` times the nothing-new run against its floor; this
+test pins the reason it is cheap, without timing anything: such a run never
+loads the machinery of the work it does not do.  Each module named here was
+loaded by that run before (a sync skipped by the smart skip still built the
+sync machinery and the sources' payload readers; an import of unchanged files
+loaded the decoders, the worker pool, the merge and the store).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+from tests.test_daily import run_json, setup_home
+
+if TYPE_CHECKING:
+    from tests.fakes.fixtures import Workspace
+
+pytest_plugins = ["tests.fakes.fixtures"]
+
+# Loaded only by a run that has something to do.
+NOT_NEEDED = (
+    "healthcache.sources.sync",  # every source inside its interval: decided from its state alone
+    "healthcache.sources.garmin.payloads",
+    "healthcache.sources.strava.payloads",
+    "healthcache.importers.decode",  # every watched file unchanged: decided from stat alone
+    "healthcache.merge",
+    "healthcache.ingest",
+    "multiprocessing",
+    "concurrent.futures.process",
+)
+
+PROBE = """
+import json, sys
+from healthcache.cli import main
+code = main(["run", "--quiet", "--home", sys.argv[1]])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_a_run_with_nothing_new_loads_only_what_deciding_so_needs(ws: Workspace) -> None:
+    setup_home(ws)
+    code, first = run_json(ws)
+    assert code == 0, first
+    # A fresh interpreter, as cron starts one: the second run finds nothing new anywhere.
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(ws.paths.home)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["code"] == 0
+    loaded = set(result["modules"])
+    assert "healthcache.daily" in loaded and "healthcache.importers.run" in loaded  # it did run
+    assert sorted(m for m in NOT_NEEDED if m in loaded) == []
+
+
+def test_which_sources_wait_is_the_smart_skip_itself() -> None:
+    """``daily.waiting`` asks ``decide_sync`` for each source, in order, with its reason."""
+    from datetime import UTC, datetime, timedelta
+
+    from healthcache.daily import waiting
+    from healthcache.sources.sync_state import SkipRule, SourceState, decide_sync
+
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    stamp = (now - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    limited = (now + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    states = {
+        "fresh": SourceState(last_success=stamp),
+        "never": SourceState(),
+        "limited": SourceState(last_success=stamp, rate_limited_until=limited),
+    }
+    rule = SkipRule()
+    due, why = waiting(states, now, rule)
+    assert due == ("never",)
+    assert why == {s: decide_sync(states[s], now, rule).reason for s in ("fresh", "limited")}
+    forced, still = waiting(states, now, rule, force=True)
+    assert forced == ("fresh", "never") and list(still) == ["limited"]  # --force never beats a rate limit
