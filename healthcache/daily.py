@@ -23,6 +23,7 @@ not vouch for is verified and backfilled again.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -53,11 +54,21 @@ class Verified(msgspec.Struct, kw_only=True):
     at: str
 
 
+class Exported(msgspec.Struct, kw_only=True, array_like=True):
+    """An export that left an SQLite mirror up to date with the cache of this sha256, and the mirror's
+    files (the database and its write-ahead log) as that export left them: (size, mtime_ns, inode)."""
+
+    sha256: str
+    files: list[tuple[int, int, int] | None]
+    at: str
+
+
 class DailyState(msgspec.Struct, kw_only=True, omit_defaults=True):
     """What the daily job remembers so that a day with nothing new needs no cache read."""
 
     verified: Verified | None = None
     backfilled: str | None = None  # sha256 of the cache on which backfill-hr last left nothing to do
+    exported: dict[str, Exported] = {}  # per SQLite target (keyed by a digest of its spec): its last export
 
 
 # --------------------------------------------------------------------------- the plan (pure)
@@ -125,6 +136,39 @@ def backfill_skip(backfilled: str | None, cache_sha: str | None) -> str | None:
     if backfilled is None or cache_sha is None or backfilled != cache_sha:
         return None
     return "cache unchanged since backfill-hr last left nothing to fill"
+
+
+def export_skip(
+    remembered: Exported | None, cache_sha: str | None, files: list[tuple[int, int, int] | None]
+) -> str | None:
+    """Why an SQLite mirror need not even be opened, or None.  Pure.
+
+    Only when the cache is the very file the last export of this target sent
+    (its sha256, vouched for by the index) and the mirror's files are exactly
+    as that export left them (any write, by anyone, changes their size, mtime
+    or inode) is the mirror known to be up to date without asking it.
+    """
+    if remembered is None or cache_sha is None or remembered.sha256 != cache_sha or remembered.files != files:
+        return None
+    return f"cache unchanged since the last export, at {remembered.at}, and the mirror as it left it"
+
+
+def mirror_files(location: str) -> list[tuple[int, int, int] | None]:
+    """(size, mtime_ns, inode) of an SQLite mirror and of its write-ahead log; None for one that is absent."""
+    out: list[tuple[int, int, int] | None] = []
+    for path in (location, location + "-wal"):
+        try:
+            st = os.stat(path)
+        except OSError:
+            out.append(None)
+            continue
+        out.append((st.st_size, st.st_mtime_ns, st.st_ino))
+    return out
+
+
+def target_key(spec: str) -> str:
+    """A target's key in the daily state: a digest, so that no URL or password is ever written there."""
+    return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 
 def watched_paths(paths: Paths, config: Config) -> list[Path]:
@@ -471,33 +515,62 @@ def _verify(run: _Daily) -> StepOutcome:
 
 
 def _export(run: _Daily) -> list[StepOutcome]:
-    from healthcache.export.core import run_configured_exports
+    """Export to each target; an SQLite mirror known to be up to date (``export_skip``) is not even opened."""
+    from healthcache.export.targets import parse_target
 
-    out: list[StepOutcome] = []
-    for done in run_configured_exports(run.paths, run.config, store=run.store):
-        name = f"export {done.target}"
-        if done.error or done.report is None:
-            failure = Failure(
-                Outcome.of_code(done.exit_code or 1),
-                f"export: {done.error}",
-                hint="The cache stands as saved; only that mirror was left as it was.",
-            )
-            out.append(_failed(name, failure))
+    specs, config, paths = list(run.config.export.targets), run.config, run.paths
+    remembered, cache_sha = _load(paths).exported, _cache_sha(paths)  # the sha before the export: conservative
+    files: dict[int, str] = {}  # position -> the SQLite mirror's file, for the targets that can be remembered
+    out: dict[int, StepOutcome] = {}
+    for i, spec in enumerate(specs):
+        try:
+            target = parse_target(spec, config, paths)
+        except Exception:  # an unusable target fails in the export itself, with its message
             continue
-        r = done.report
-        reason = "cache unchanged since the last export" if r.cache_unchanged else None
-        out.append(
-            StepOutcome(
-                name=name,
-                reason=reason,
-                seconds=r.seconds,
-                seen=r.processed,
-                new=r.inserted,
-                updated=r.updated,
-                skipped=r.unchanged,
-            )
+        if target.engine == "sqlite":
+            files[i] = target.location
+            why = export_skip(remembered.get(target_key(spec)), cache_sha, mirror_files(target.location))
+            if why is not None:
+                out[i] = StepOutcome(name=f"export {target.location}", status="skipped", reason=why)
+    todo = [i for i in range(len(specs)) if i not in out]
+    if todo:
+        from healthcache.export.core import run_configured_exports
+
+        done = run_configured_exports(paths, config, store=run.store, specs=[specs[i] for i in todo])
+        fresh: dict[str, Exported] = {}
+        for i, result in zip(todo, done, strict=True):
+            out[i] = _export_outcome(result)
+            sha = (result.report.cache_sha256 or cache_sha) if result.report is not None else None
+            if i in files and out[i].status == "ok" and sha is not None:
+                at = utc_iso(run.clock())
+                fresh[target_key(specs[i])] = Exported(sha256=sha, files=mirror_files(files[i]), at=at)
+                last = out[i]
+        if fresh:
+            note = _remember(run, lambda st: msgspec.structs.replace(st, exported={**st.exported, **fresh}))
+            last.errors.extend([note] if note else [])
+    return [out[i] for i in range(len(specs))]
+
+
+def _export_outcome(done: Any) -> StepOutcome:
+    """One target's ``export.core.ConfiguredExport`` as a step of the run."""
+    name = f"export {done.target}"
+    if done.error or done.report is None:
+        failure = Failure(
+            Outcome.of_code(done.exit_code or 1),
+            f"export: {done.error}",
+            hint="The cache stands as saved; only that mirror was left as it was.",
         )
-    return out
+        return _failed(name, failure)
+    r = done.report
+    return StepOutcome(
+        name=name,
+        reason="cache unchanged since the last export" if r.cache_unchanged else None,
+        seconds=r.seconds,
+        seen=r.processed,
+        new=r.inserted,
+        updated=r.updated,
+        skipped=r.unchanged,
+    )
 
 
 def summary(result: DailyResult) -> str:

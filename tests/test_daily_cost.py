@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tests.test_daily import run_json, setup_home
 
@@ -32,6 +32,9 @@ NOT_NEEDED = (
     "healthcache.ingest",
     "multiprocessing",
     "concurrent.futures.process",
+    "healthcache.export.core",  # the SQLite mirror as its last export left it: not even opened
+    "healthcache.export.tables",
+    "sqlite3",
 )
 
 PROBE = """
@@ -79,3 +82,42 @@ def test_which_sources_wait_is_the_smart_skip_itself() -> None:
     assert why == {s: decide_sync(states[s], now, rule).reason for s in ("fresh", "limited")}
     forced, still = waiting(states, now, rule, force=True)
     assert forced == ("fresh", "never") and list(still) == ["limited"]  # --force never beats a rate limit
+
+
+def test_a_mirror_changed_by_anyone_else_is_opened_and_brought_back() -> None:
+    """``export_skip`` is a hint: it holds only for the very cache last sent and the mirror's files as left."""
+    from healthcache.daily import Exported, export_skip
+
+    files: list[tuple[int, int, int] | None] = [(4096, 1_700_000_000_000_000_000, 42), None]
+    last = Exported(sha256="a" * 64, files=files, at="2026-11-30T06:00:00Z")
+    assert export_skip(last, "a" * 64, files) is not None
+    assert export_skip(None, "a" * 64, files) is None  # never exported by a run
+    assert export_skip(last, None, files) is None  # the index does not vouch for the cache on disk
+    assert export_skip(last, "b" * 64, files) is None  # the cache changed since
+    assert export_skip(last, "a" * 64, [(4096, 1_700_000_000_000_000_001, 42), None]) is None  # written since
+    assert export_skip(last, "a" * 64, [files[0], (0, 1, 43)]) is None  # a write-ahead log appeared
+    assert export_skip(last, "a" * 64, [None, None]) is None  # the mirror is gone
+
+
+def test_a_mirror_written_or_removed_since_is_opened_by_the_next_run(ws: Workspace) -> None:
+    import contextlib
+    import sqlite3
+
+    setup_home(ws)
+    assert run_json(ws)[0] == 0
+    db = ws.paths.home / "mirror.db"
+
+    def export_step() -> dict[str, Any]:
+        code, doc = run_json(ws)
+        assert code == 0, doc
+        return next(s for s in doc["steps"] if s["name"] == f"export {db}")
+
+    assert export_step()["status"] == "skipped"
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        total = conn.execute("select count(*) from activities").fetchone()[0]
+        conn.execute("create table notes (text)")  # someone else wrote to the mirror
+    assert export_step()["status"] == "ok"  # opened and asked, not taken on trust
+    db.unlink()
+    step = export_step()
+    assert step["status"] == "ok" and step["new"] == total  # a removed mirror is written anew
+    assert export_step()["status"] == "skipped"  # as that export left it: known up to date again

@@ -406,15 +406,16 @@ def run_configured_exports(
     store: Store | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     lock_wait: float = DEFAULT_LOCK_WAIT,
+    specs: Sequence[str] | None = None,
 ) -> list[ConfiguredExport]:
-    """Export to every ``[export] targets`` entry; failures are returned, never raised.
+    """Export to every ``[export] targets`` entry (or to ``specs``); failures are returned, never raised.
 
     Call it after the save (outside the cache lock is best: it only reads the
     cache).  A failed export leaves that mirror as it was and cannot undo the save.
     """
     outcomes: list[ConfiguredExport] = []
     store = store if store is not None else Store(paths, config)
-    for spec in config.export.targets:
+    for spec in config.export.targets if specs is None else specs:
         shown = redact_text(spec)
         try:
             target = parse_target(spec, config, paths)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from healthcache.config import Config, Paths
-from healthcache.export.mirror import ExportError, Mirror
+
+if TYPE_CHECKING:  # deciding where a target is loads no engine, nor the tables (a skipped export)
+    from healthcache.export.mirror import Mirror
 
 POSTGRES_INSTALL_HINT = "pip install 'healthcache[postgres]' (with pipx: pipx inject healthcache 'psycopg[binary]')"
 
@@ -25,6 +27,8 @@ class Target:
     location: str
 
     def open(self, **kwargs: Any) -> Mirror:
+        from healthcache.export.mirror import ExportError
+
         if self.engine == "sqlite":
             from healthcache.export.sqlite import SqliteMirror
 
@@ -45,7 +49,7 @@ def parse_target(spec: str, config: Config, paths: Paths) -> Target:
     if text.startswith("sqlite:"):
         location = text.removeprefix("sqlite:")
         if not location:
-            raise ExportError(f"export target {spec!r} names no file")
+            raise _error(f"export target {spec!r} names no file")
         path = Path(location).expanduser()
         return Target("sqlite", str(path if path.is_absolute() else paths.home / path))
     if text in ("postgres", "postgresql"):
@@ -55,10 +59,16 @@ def parse_target(spec: str, config: Config, paths: Paths) -> Target:
             return Target("postgres", text.removeprefix(prefix))
     if text.startswith(("postgres://", "postgresql://")):
         return Target("postgres", text)
-    raise ExportError(
+    raise _error(
         f"unknown export target {redact_text(spec)!r}",
         hint='Use "sqlite:PATH", "postgres" (the configured URL or the PG* environment) or a postgresql:// URL.',
     )
+
+
+def _error(message: str, hint: str | None = None) -> Exception:
+    from healthcache.export.mirror import ExportError
+
+    return ExportError(message, hint=hint)
 
 
 def redact_text(text: str) -> str:
