@@ -262,6 +262,7 @@ class _Daily:
     on_wait: OnWait | None
     clock: Callable[[], datetime]
     opener: Any
+    before_sync: Callable[[], None] | None = None  # e.g. the CLI keeping the clients' logs off the terminal
 
     @property
     def paths(self) -> Paths:
@@ -280,10 +281,11 @@ def run_daily(
     on_wait: OnWait | None = None,
     clock: Callable[[], datetime] = now_utc,
     opener: Any = None,
+    before_sync: Callable[[], None] | None = None,
 ) -> DailyResult:
     """Run every planned step in order; a step's failure is collected, never raised (Ctrl-C is)."""
     started = time.perf_counter()
-    run = _Daily(store, options, lock_timeout, on_wait, clock, opener)
+    run = _Daily(store, options, lock_timeout, on_wait, clock, opener, before_sync)
     from healthcache.sources.protocol import get_source
 
     set_up = {name: opener is not None or get_source(name).is_configured(run.paths) for name in registry.names()}
@@ -350,6 +352,8 @@ def _sync(run: _Daily, sources: tuple[str, ...]) -> list[StepOutcome]:
     due, why = waiting(states, run.clock(), SkipRule.of(run.config.sync), force=run.options.force)
     done = {s: StepOutcome(name=f"sync {s}", status="skipped", reason=r, source=s) for s, r in why.items()}
     if due:
+        if run.before_sync is not None:
+            run.before_sync()
         for step in _sync_due(run, due):
             done[step.source or step.name] = step
     return [done[s] for s in sources if s in done]

@@ -35,6 +35,7 @@ NOT_NEEDED = (
     "healthcache.export.core",  # the SQLite mirror as its last export left it: not even opened
     "healthcache.export.tables",
     "sqlite3",
+    "logging",  # the clients' logs are quieted only when a sync will talk to them
 )
 
 PROBE = """

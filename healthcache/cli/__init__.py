@@ -317,6 +317,21 @@ def writes_cache(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def quiet_client_logs() -> None:
+    """The clients log warnings and tracebacks of failures we report ourselves, once and
+    without secrets; keep them off the terminal (a cron mail should be our message)."""
+    import logging
+
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
+    for name in ("garminconnect", "stravalib"):
+        logger = logging.getLogger(name)
+        logger.propagate = False
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
+
+
 def refresh_mirrors(ctx: Ctx) -> list[Failure]:
     """After a sync or import: refresh the ``[export] targets``; the failures, if any.
 

@@ -202,12 +202,12 @@ def run(ctx: Ctx, dry_run: bool, force: bool) -> None:
       healthcache run --quiet
       healthcache run --dry-run --json
     """
-    from healthcache.cli.sync_cmds import _quiet_client_logs
+    from healthcache.cli import quiet_client_logs
     from healthcache.daily import DailyOptions, run_daily
 
-    _quiet_client_logs()
+    options = DailyOptions(dry_run=dry_run, force=force)
     result = run_daily(
-        ctx.store(), DailyOptions(dry_run=dry_run, force=force), lock_timeout=ctx.lock_timeout, on_wait=ctx.on_lock_wait
+        ctx.store(), options, lock_timeout=ctx.lock_timeout, on_wait=ctx.on_lock_wait, before_sync=quiet_client_logs
     )
     ctx.emit(result.as_dict(), lambda: render_run(result))
     if ctx.quiet:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from healthcache.cli import Ctx, common_options, refresh_mirrors, writes_cache
+from healthcache.cli import Ctx, common_options, quiet_client_logs, refresh_mirrors, writes_cache
 from healthcache.errors import UsageError
 from healthcache.outcome import Failure, Outcome
 from healthcache.sources import registry
@@ -15,21 +15,6 @@ from healthcache.sources import registry
 ENV_GARMIN_EMAIL = "HEALTHCACHE_GARMIN_EMAIL"  # named in --help; sources.garmin.login reads them
 ENV_GARMIN_PASSWORD = "HEALTHCACHE_GARMIN_PASSWORD"
 SOURCE_CHOICE = click.Choice([*registry.names(), "all"])
-
-
-def _quiet_client_logs() -> None:
-    """The clients log warnings and tracebacks of failures we report ourselves, once and
-    without secrets; keep them off the terminal (a cron mail should be our message)."""
-    import logging
-
-    root = logging.getLogger()
-    if not root.handlers:
-        root.addHandler(logging.NullHandler())
-    for name in ("garminconnect", "stravalib"):
-        logger = logging.getLogger(name)
-        logger.propagate = False
-        if not logger.handlers:
-            logger.addHandler(logging.NullHandler())
 
 
 def _sources(source: str) -> tuple[tuple[str, ...], bool]:
@@ -103,7 +88,7 @@ def sync(ctx: Ctx, days: int, source: str, dry_run: bool, force: bool) -> None:
     from healthcache.sources.sync import SyncOptions
     from healthcache.sources.sync import sync as run
 
-    _quiet_client_logs()
+    quiet_client_logs()
     names, explicit = _sources(source)
     options = SyncOptions(days=days, sources=names, explicit=explicit, dry_run=dry_run, force=force)
     with progress_for(ctx) as tracker:
@@ -227,7 +212,7 @@ def _auth_strava(ctx: Ctx, client_id: str | None, code: str | None, no_browser: 
 def _login(ctx: Ctx, service: str, request: Any, prompter: _Prompter) -> None:
     from healthcache.sources.protocol import get_source
 
-    _quiet_client_logs()
+    quiet_client_logs()
     result = get_source(service).login(ctx.paths, ctx.config(), request, prompter)
     ctx.emit(result.as_dict(), result.reason)
 
@@ -246,7 +231,7 @@ def backfill_hr(ctx: Ctx, days: int | None, limit: int | None, source: str) -> N
     from healthcache.sources.backfill import BackfillOptions
     from healthcache.sources.backfill import backfill_hr as run
 
-    _quiet_client_logs()
+    quiet_client_logs()
     names, _ = _sources(source)
     with progress_for(ctx) as tracker:
         report = run(
