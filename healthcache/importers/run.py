@@ -33,7 +33,7 @@ import os
 import time
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, TYPE_CHECKING
 
@@ -329,7 +329,7 @@ def _one_file(run: _Run, item: Item) -> None:
     run.before(sha)
     twin = run.manifests.by_sha.get(sha)
     same = entry is not None and entry.sha256 == sha
-    verdict = decide(replace(facts, same_digest=same, twin=twin if twin != item.label else None))
+    verdict = decide(msgspec.structs.replace(facts, same_digest=same, twin=twin if twin != item.label else None))
     if not verdict.open:
         _seen_content(run, item, verdict, entry, kind, twin)
         return
@@ -389,7 +389,9 @@ def _streamed_file(run: _Run, item: Item, f: IO[bytes], kind: str, entry: FileEn
     digest = head_tail_hash(f, item.size)
     twin = None if run.full else run.manifests.same_head_tail(item.size, digest)
     same = entry is not None and entry.head_tail == digest
-    verdict = decide(replace(facts, streamed=True, same_digest=same, twin=twin if twin != item.label else None))
+    verdict = decide(
+        msgspec.structs.replace(facts, streamed=True, same_digest=same, twin=twin if twin != item.label else None)
+    )
     if not verdict.open:
         _seen_content(run, item, verdict, entry, kind, twin)
         return

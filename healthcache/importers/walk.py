@@ -12,16 +12,16 @@ import os
 import stat as stat_mod
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import IO
+
+import msgspec
 
 from healthcache.importers import archive
 from healthcache.importers.manifest import path_key
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(msgspec.Struct, frozen=True, kw_only=True):
     """A file or an archive member to decide on and maybe read."""
 
     label: str  # its name in reports and manifests: a path, or ``path!member``
@@ -73,9 +73,6 @@ def walk(
     missing: list[str] = []
     odd: list[tuple[str, str, bool]] = []
 
-    def skip_dir(p: str) -> bool:
-        return any(p == x or p.startswith(x + os.sep) for x in excluded)
-
     for raw in inputs:
         p = os.path.abspath(os.fspath(raw))
         try:
@@ -84,25 +81,47 @@ def walk(
             missing.append(p)
             continue
         if stat_mod.S_ISDIR(st.st_mode):
-            for root, dirs, files in os.walk(p, onerror=partial(_unreadable, missing, p)):
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not skip_dir(os.path.join(root, d)))
-                for name in sorted(files):
-                    if name.startswith("."):
-                        continue
-                    fp = os.path.join(root, name)
-                    try:
-                        fst = os.stat(fp)
-                    except OSError:
-                        continue
-                    if stat_mod.S_ISREG(fst.st_mode):
-                        found[fp] = fst
-                    else:
-                        odd.append((fp, _file_type(fst.st_mode), False))
+            _walk_folder(p, excluded, found, missing, odd)
         elif stat_mod.S_ISREG(st.st_mode):
             found[p] = st
         else:
             odd.append((p, _file_type(st.st_mode), True))
     return sorted(found.items()), missing, odd
+
+
+def _walk_folder(
+    top: str,
+    excluded: Sequence[str],
+    found: dict[str, os.stat_result],
+    missing: list[str],
+    odd: list[tuple[str, str, bool]],
+) -> None:
+    """Every file under ``top`` (hidden names, symlinked folders and the ``excluded`` ones left out), with
+    its stat (a symlinked file's target's): one ``scandir`` per folder, one ``stat`` per file."""
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listed = list(entries)
+        except OSError as exc:
+            missing.append(exc.filename or folder)
+            continue
+        for entry in listed:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if not any(entry.path == x or entry.path.startswith(x + os.sep) for x in excluded):
+                        stack.append(entry.path)
+                    continue
+                st = entry.stat()  # follows a symlink, as reading it would
+            except OSError:  # gone meanwhile, or a broken symlink: nothing to read
+                continue
+            if stat_mod.S_ISREG(st.st_mode):
+                found[entry.path] = st
+            elif not stat_mod.S_ISDIR(st.st_mode):  # a symlink to a folder is not followed
+                odd.append((entry.path, _file_type(st.st_mode), False))
 
 
 def _file_type(mode: int) -> str:
@@ -113,8 +132,3 @@ def _file_type(mode: int) -> str:
     if stat_mod.S_ISCHR(mode) or stat_mod.S_ISBLK(mode):
         return "a device"
     return "a special file"
-
-
-def _unreadable(missing: list[str], top: str, exc: OSError) -> None:
-    """``os.walk``'s onerror: a folder that cannot be listed is reported, by its name or the top's."""
-    missing.append(exc.filename or top)
