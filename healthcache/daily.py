@@ -26,7 +26,6 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -72,10 +71,11 @@ class DailyState(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 # --------------------------------------------------------------------------- the plan (pure)
+# (msgspec Structs rather than dataclasses here: a Struct class is built in C at import, where a
+# dataclass runs generated code; every daily run imports this module.)
 
 
-@dataclass(frozen=True)
-class Planned:
+class Planned(msgspec.Struct, frozen=True):
     """One step of the plan: ``skip`` is why it does not run, None when it runs."""
 
     name: str  # "sync garmin", "import", "backfill-hr", "verify", "export"
@@ -183,8 +183,7 @@ def watched_paths(paths: Paths, config: Config) -> list[Path]:
 # --------------------------------------------------------------------------- outcomes
 
 
-@dataclass
-class StepOutcome:
+class StepOutcome(msgspec.Struct):
     """What one step came to: status, why, how long, and its figures."""
 
     name: str
@@ -198,8 +197,8 @@ class StepOutcome:
     skipped: int = 0
     failed: int = 0
     saved: bool = False  # this step rewrote the cache
-    errors: list[str] = field(default_factory=list)  # warnings and per-item problems
-    failures: list[Failure] = field(default_factory=list)
+    errors: list[str] = msgspec.field(default_factory=list)  # warnings and per-item problems
+    failures: list[Failure] = msgspec.field(default_factory=list)
     source: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -213,9 +212,8 @@ class StepOutcome:
         return out
 
 
-@dataclass
-class DailyResult:
-    steps: list[StepOutcome] = field(default_factory=list)
+class DailyResult(msgspec.Struct):
+    steps: list[StepOutcome] = msgspec.field(default_factory=list)
     dry_run: bool = False
     seconds: float = 0.0
 
@@ -247,15 +245,13 @@ def _failed(name: str, failure: Failure, **extra: Any) -> StepOutcome:
 # --------------------------------------------------------------------------- the executor
 
 
-@dataclass(frozen=True)
-class DailyOptions:
+class DailyOptions(msgspec.Struct, frozen=True, kw_only=True):
     dry_run: bool = False
     force: bool = False
     sync_days: int = 7
 
 
-@dataclass
-class _Daily:
+class _Daily(msgspec.Struct):
     store: Any  # store.Store (imported on use: the plan and a skipped sync must stay cheap)
     options: DailyOptions
     lock_timeout: float | None
