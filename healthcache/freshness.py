@@ -17,15 +17,15 @@ checked against the keys the cache holds.
 from __future__ import annotations
 
 from collections.abc import Collection, Set
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import msgspec
 
 if TYPE_CHECKING:
     from healthcache.model.records import Cache
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     """Whether to read the input again, and why (for the report)."""
 
     open: bool

@@ -7,9 +7,10 @@ when a target of that engine is opened.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from healthcache.config import Config, Paths
 
@@ -19,8 +20,7 @@ if TYPE_CHECKING:  # deciding where a target is loads no engine, nor the tables 
 POSTGRES_INSTALL_HINT = "pip install 'healthcache[postgres]' (with pipx: pipx inject healthcache 'psycopg[binary]')"
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(msgspec.Struct, frozen=True):
     """Where to export: ``sqlite`` with a file path, or ``postgres`` with a URL/conninfo ("" = PG* environment)."""
 
     engine: str

@@ -19,8 +19,9 @@ import re
 import stat
 import zipfile
 import zlib
-from dataclasses import dataclass
 from typing import IO
+
+import msgspec
 
 from healthcache.importers.base import MIB, ImportFailed, Limits
 
@@ -34,8 +35,7 @@ def unsafe_member_name(name: str) -> bool:
     return ".." in n.split("/")
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(msgspec.Struct, frozen=True):
     name: str
     size: int
     crc: int

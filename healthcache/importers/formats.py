@@ -13,8 +13,9 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from healthcache.importers.base import Extracted, Input
 
@@ -23,8 +24,7 @@ Reader = Callable[[Input], Extracted]
 POLAR_NAME = re.compile(r"^training-session-(\d{4}-\d{2}-\d{2})-(\d+)(?:[-_][\w\-]*)?\.json$", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Format:
+class Format(msgspec.Struct, frozen=True):
     """One import format."""
 
     kind: str  # what detection calls its content

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Set
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal, Protocol
 
@@ -84,8 +83,7 @@ class Manifest(msgspec.Struct, kw_only=True, omit_defaults=True):
     sessions: dict[str, SessionEntry] = {}
 
 
-@dataclass(frozen=True)
-class Reconciled:
+class Reconciled(msgspec.Struct, frozen=True):
     """What checking a manifest against the cache found: entries checked, and those forgotten."""
 
     checked: int = 0

@@ -24,8 +24,9 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from healthcache.importers.base import MIB
 
@@ -55,8 +56,7 @@ def _quiet_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-@dataclass
-class _Pending:
+class _Pending(msgspec.Struct):
     task: Task | None
     then: Callable[[], None] | Callable[[Decoded], None]
     future: Future[Decoded] | None = None

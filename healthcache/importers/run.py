@@ -33,7 +33,6 @@ import os
 import time
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, TYPE_CHECKING
 
@@ -69,34 +68,32 @@ _COUNTED = ("imported", "skipped", "unchanged", "failed")
 _CORRUPT = (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError)
 
 
-@dataclass
-class _Archive:
+class _Archive(msgspec.Struct):
     """An archive being read: its top-level file, the member entries it had and gets, and its export kind."""
 
     path: str
     zf: zipfile.ZipFile
     export: formats.Format | None  # the format whose export it is, if any
     prior: dict[str, MemberEntry]
-    out: dict[str, MemberEntry] = field(default_factory=dict)
+    out: dict[str, MemberEntry] = msgspec.field(default_factory=dict)
     depth: int = 0
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTED, 0))
+    counts: dict[str, int] = msgspec.field(default_factory=lambda: dict.fromkeys(_COUNTED, 0))
 
     @property
     def group(self) -> str:
         return self.export.group if self.export else formats.ARCHIVE_GROUP
 
 
-@dataclass
-class _Run:
+class _Run(msgspec.Struct):
     manifests: Manifests
     full: bool
     limits: Limits
     progress: Progress | None
-    decoder: Decoder = field(default_factory=lambda: Decoder(1))
+    decoder: Decoder = msgspec.field(default_factory=lambda: Decoder(1))
     tracker: prog.Progress = prog.SILENT
-    results: list[FileResult] = field(default_factory=list)
-    records: list[SourceRecord] = field(default_factory=list)
-    decoding: dict[str, int] = field(default_factory=dict)  # sha256 -> its files queued for decoding
+    results: list[FileResult] = msgspec.field(default_factory=list)
+    records: list[SourceRecord] = msgspec.field(default_factory=list)
+    decoding: dict[str, int] = msgspec.field(default_factory=dict)  # sha256 -> its files queued for decoding
 
     def settle(
         self,

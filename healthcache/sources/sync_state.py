@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -125,8 +124,7 @@ def rate_limit_reason(st: SourceState, now: datetime) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class SkipRule:
+class SkipRule(msgspec.Struct, frozen=True):
     """The thresholds of the smart skip (``[sync]`` in healthcache.toml), in minutes and days.
 
     Never again within ``min_minutes``; always after ``max_minutes``; between,
@@ -154,8 +152,7 @@ class SkipRule:
         )
 
 
-@dataclass(frozen=True)
-class SyncDecision:
+class SyncDecision(msgspec.Struct, frozen=True):
     """Whether to sync a source now, why, and when it is due next (None: now, or unknown)."""
 
     sync: bool
