@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
+
+import msgspec
 
 from healthcache import errors
 
@@ -49,8 +50,7 @@ PRIORITY: tuple[Outcome, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(msgspec.Struct, frozen=True):
     """One thing that went wrong: its outcome, a message, the next step, and JSON extras.
 
     ``fields`` holds what a ``--json`` failure object carries beside ``error``
@@ -60,7 +60,7 @@ class Failure:
     outcome: Outcome
     message: str
     hint: str | None = None
-    fields: Mapping[str, Any] = field(default_factory=dict)
+    fields: Mapping[str, Any] = msgspec.field(default_factory=dict)
 
 
 def exit_status(outcomes: Iterable[Outcome | Failure]) -> int:
