@@ -29,10 +29,6 @@ def _walk(cmd: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tupl
 
 ALL = list(_walk(cli))
 LEAVES = [(path, cmd) for path, cmd in ALL if not isinstance(cmd, click.Group)]
-# Examples still to write, in cli modules other work is changing now (issue 15). Strict: once a command gains
-# its example this test XPASSes, fails, and the name must leave this set.
-EXAMPLES_PENDING = {("sync",), ("backfill-hr",), ("auth",), ("log",), ("cron", "install"), ("cron", "show")}
-EXAMPLES_PENDING |= {("cron", "remove"), ("notify",)}
 
 
 def _help(path: tuple[str, ...]) -> str:
@@ -65,16 +61,7 @@ def _examples(path: tuple[str, ...]) -> list[list[str]]:
     return [shlex.split(line)[len(path) + 1 :] for line in lines if line == prefix or line.startswith(prefix + " ")]
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(path, marks=pytest.mark.xfail(strict=True, reason="issue 15: example not written yet"))
-        if path in EXAMPLES_PENDING
-        else path
-        for path, _ in LEAVES
-    ],
-    ids=" ".join,
-)
+@pytest.mark.parametrize("path", [path for path, _ in LEAVES], ids=" ".join)
 def test_every_command_help_has_an_example_that_parses(path: tuple[str, ...]) -> None:
     examples = _examples(path)
     assert examples, f"healthcache {' '.join(path)} --help has no example"

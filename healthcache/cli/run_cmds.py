@@ -42,10 +42,18 @@ def render_log(records: list[Any], unreadable: list[Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command(help="Show the recent runs of writing commands (and verify), newest first, from tracking/history/.")
+@click.command()
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs.")
 @common_options
 def log(ctx: Ctx, limit: int) -> None:
+    """Show the recent runs of writing commands (and verify), newest first, from tracking/history/.
+
+    Examples:
+
+    \b
+      healthcache log
+      healthcache log --limit 5 --json
+    """
     import msgspec
 
     from healthcache import history
@@ -82,34 +90,56 @@ def cron() -> None:
     pass
 
 
-@cron.command(
-    "install",
-    help="Install the daily job: a crontab entry (default) or a systemd user timer (--systemd). Idempotent.",
-)
+@cron.command("install")
 @click.option("--at", "at", default="06:15", show_default=True, metavar="HH:MM", help="Time of day (local).")
 @click.option("--systemd", is_flag=True, help="A user service and timer under $XDG_CONFIG_HOME/systemd/user.")
 @click.option("--dry-run", is_flag=True, help="Show what would be installed; change nothing.")
 @common_options
 def cron_install(ctx: Ctx, at: str, systemd: bool, dry_run: bool) -> None:
+    """Install the daily job: a crontab entry (default) or a systemd user timer (--systemd). Idempotent.
+
+    Examples:
+
+    \b
+      healthcache cron install --at 06:15
+      healthcache cron install --systemd --dry-run
+      healthcache cron install --home ~/training --at 21:30
+    """
     from healthcache import cron as c
 
     result = c.install(ctx.paths.home, at, systemd=systemd, dry_run=dry_run)
     ctx.emit(result.as_dict(), lambda: _render_cron([result]))
 
 
-@cron.command("show", help="Show the daily job installed for this home and when it runs next.")
+@cron.command("show")
 @common_options
 def cron_show(ctx: Ctx) -> None:
+    """Show the daily job installed for this home and when it runs next.
+
+    Examples:
+
+    \b
+      healthcache cron show
+      healthcache cron show --json
+    """
     from healthcache import cron as c
 
     results = c.show(ctx.paths.home)
     ctx.emit([r.as_dict() for r in results], lambda: _render_cron(results))
 
 
-@cron.command("remove", help="Remove this home's daily job; every other crontab line stays byte-identical.")
+@cron.command("remove")
 @click.option("--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
 @common_options
 def cron_remove(ctx: Ctx, dry_run: bool) -> None:
+    """Remove this home's daily job; every other crontab line stays byte-identical.
+
+    Examples:
+
+    \b
+      healthcache cron remove --dry-run
+      healthcache cron remove
+    """
     from healthcache import cron as c
 
     results = c.remove(ctx.paths.home, dry_run=dry_run)
@@ -119,10 +149,18 @@ def cron_remove(ctx: Ctx, dry_run: bool) -> None:
 # --------------------------------------------------------------------------- notify
 
 
-@click.command(help="Send a test notification to every [notify] URL and report each delivery.")
+@click.command()
 @click.option("--test", "test", is_flag=True, required=True, help="Send the test message (required).")
 @common_options
 def notify(ctx: Ctx, test: bool) -> None:
+    """Send a test notification to every [notify] URL and report each delivery.
+
+    Examples:
+
+    \b
+      healthcache notify --test
+      healthcache notify --test --json
+    """
     from healthcache import notify as n
 
     config = ctx.config()

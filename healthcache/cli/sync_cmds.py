@@ -76,7 +76,7 @@ def _render_sync(result: Any) -> str:
     return "\n".join(lines)
 
 
-@click.command(help="Fetch new activities from Garmin Connect and Strava and merge them into the cache.")
+@click.command()
 @click.option("--days", type=click.IntRange(min=1), default=7, show_default=True, help="How far back to look.")
 @click.option("--source", type=SOURCE_CHOICE, default="all", show_default=True, help="Which source to sync.")
 @click.option("--dry-run", is_flag=True, help="Show what would be added, updated and merged; write nothing.")
@@ -84,6 +84,16 @@ def _render_sync(result: Any) -> str:
 @common_options
 @writes_cache
 def sync(ctx: Ctx, days: int, source: str, dry_run: bool, force: bool) -> None:
+    """Fetch new activities from Garmin Connect and Strava and merge them into the cache.
+
+    Examples:
+
+    \b
+      healthcache sync
+      healthcache sync --days 30
+      healthcache sync --source garmin --force
+      healthcache sync --dry-run --json
+    """
     from healthcache.cli.progress import progress_for
     from healthcache.sources.sync import SyncOptions
     from healthcache.sources.sync import sync as run
@@ -109,10 +119,7 @@ GARMIN_ONLY = ("email", "password_stdin", "mfa_code", "no_prompt")
 STRAVA_ONLY = ("client_id", "code", "no_browser")
 
 
-@click.command(
-    help="Log in to Garmin Connect (email, password, MFA code when asked) or Strava (OAuth with your own "
-    "API application: local callback, or paste the code); tokens are kept 0600 outside tracking/ and backups/."
-)
+@click.command()
 @click.argument("service", type=click.Choice(registry.names()))
 @click.option("--email", help=f"garmin: account email (or ${ENV_GARMIN_EMAIL}).")
 @click.option(
@@ -146,6 +153,18 @@ STRAVA_ONLY = ("client_id", "code", "no_browser")
 )
 @common_options
 def auth(ctx: Ctx, service: str, **options: Any) -> None:
+    """Log in to Garmin Connect (email, password, MFA code when asked) or Strava (OAuth with your own
+    API application: local callback, or paste the code); tokens are kept 0600 outside tracking/ and backups/.
+
+    Examples:
+
+    \b
+      healthcache auth garmin
+      healthcache auth garmin --email you@example.com --no-prompt
+      healthcache auth garmin --mfa-code 123456
+      healthcache auth strava
+      healthcache auth strava --client-id 12345 --no-browser
+    """
     wrong = STRAVA_ONLY if service == "garmin" else GARMIN_ONLY
     given = [f"--{name.replace('_', '-')}" for name in wrong if options.get(name)]
     if given:
@@ -220,13 +239,22 @@ def _login(ctx: Ctx, service: str, request: Any, prompter: _Prompter) -> None:
 # --------------------------------------------------------------------------- backfill-hr
 
 
-@click.command(help="Add per-km heart-rate splits to activities that lack them (Garmin details, Strava streams).")
+@click.command()
 @click.option("--days", type=click.IntRange(min=1), default=None, help="Only activities of the last N days.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N activities this run.")
 @click.option("--source", type=SOURCE_CHOICE, default="all", show_default=True, help="Which source to ask.")
 @common_options
 @writes_cache
 def backfill_hr(ctx: Ctx, days: int | None, limit: int | None, source: str) -> None:
+    """Add per-km heart-rate splits to activities that lack them (Garmin details, Strava streams).
+
+    Examples:
+
+    \b
+      healthcache backfill-hr
+      healthcache backfill-hr --days 30
+      healthcache backfill-hr --source strava --limit 50
+    """
     from healthcache.cli.progress import progress_for
     from healthcache.sources.backfill import BackfillOptions
     from healthcache.sources.backfill import backfill_hr as run
