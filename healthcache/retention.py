@@ -9,15 +9,15 @@ oldest one too.  The newest backup is always kept.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 from healthcache.config import RetentionPolicy
 from healthcache.errors import UsageError
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(msgspec.Struct, frozen=True):
     """A backup as retention sees it: an opaque name and its time."""
 
     name: str
@@ -34,8 +34,7 @@ RULES: tuple[tuple[str, Callable[[Item], str]], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     item: Item
     keep: bool
     rule: str | None  # e.g. "daily", "monthly[oldest]", "newest"
