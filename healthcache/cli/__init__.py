@@ -21,13 +21,16 @@ from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from healthcache import __version__
 from healthcache.errors import EXIT_CODES, CorruptInput, HealthcacheError
 from healthcache.outcome import Failure, Outcome, exit_status, failure_of, json_failure
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 # name -> (module:attribute, one-line help shown by `healthcache --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -121,6 +124,14 @@ class LazyGroup(click.Group):
             if not name or name in COMMANDS or name.startswith("-"):
                 raise
             raise click.UsageError(no_such_command(name, COMMANDS), ctx) from exc
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        # Names and help from the table, so completing a command name imports no command module
+        # (click's Group would import each one for its short help); the options as click completes them.
+        from click.shell_completion import CompletionItem
+
+        found = [CompletionItem(n, help=COMMANDS[n][1]) for n in sorted(COMMANDS) if n.startswith(incomplete)]
+        return found + click.Command.shell_complete(self, ctx, incomplete)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Help from the table above, so `--help` imports no command module.

@@ -8,6 +8,7 @@ import click
 import msgspec
 
 from healthcache.cli import Ctx, common_options, writes_cache
+from healthcache.cli.complete import complete_activity
 
 
 @click.command()
@@ -110,8 +111,8 @@ def _apply(ctx: Ctx, action: Literal["link", "unlink"], a: str, b: str, *, force
 
 
 @click.command()
-@click.argument("a")
-@click.argument("b")
+@click.argument("a", shell_complete=complete_activity)
+@click.argument("b", shell_complete=complete_activity)
 @click.option("--force", is_flag=True, help="Link even records days apart or of incompatible sports.")
 @common_options
 @writes_cache
@@ -132,8 +133,8 @@ def link(ctx: Ctx, a: str, b: str, force: bool) -> None:
 
 
 @click.command()
-@click.argument("a")
-@click.argument("b")
+@click.argument("a", shell_complete=complete_activity)
+@click.argument("b", shell_complete=complete_activity)
 @common_options
 @writes_cache
 def unlink(ctx: Ctx, a: str, b: str) -> None:

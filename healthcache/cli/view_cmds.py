@@ -19,6 +19,7 @@ import click
 import msgspec
 
 from healthcache.cli import Ctx, common_options
+from healthcache.cli.complete import complete_activity, complete_state
 from healthcache.cli.progress import at_terminal, progress_for
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -166,7 +167,7 @@ def _plain(value: Any) -> str:
 
 
 @click.command()
-@click.argument("activity_id", metavar="ID")
+@click.argument("activity_id", metavar="ID", shell_complete=complete_activity)
 @common_options
 def show(ctx: Ctx, activity_id: str) -> None:
     """Every field of one activity, the source each comes from, each source's own values,
@@ -297,7 +298,7 @@ def stats(ctx: Ctx, by: str, sport: str | None, since: datetime | None) -> None:
 
 
 @click.command()
-@click.argument("states", nargs=-1, metavar="[A [B]]")
+@click.argument("states", nargs=-1, metavar="[A [B]]", shell_complete=complete_state)
 @common_options
 def diff(ctx: Ctx, states: Sequence[str]) -> None:
     """What changed from state A to state B (default: latest -> current).
