@@ -7,7 +7,6 @@ the library never calls ``sys.exit`` and callers can catch a precise type.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +85,10 @@ class IntegrityRefused(HealthcacheError):
 
 
 def _plain(value: object) -> object:
-    if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
+    import msgspec  # loaded by then: a violation is a msgspec Struct
+
+    if isinstance(value, msgspec.Struct):
+        return msgspec.structs.asdict(value)
     return str(value)
 
 

@@ -8,7 +8,6 @@ holds?  Tombstones (explicit deletes) are the only way an id may leave.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 
 import msgspec
 
@@ -27,8 +26,7 @@ class Baseline(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     with_hr_splits: int = 0
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(msgspec.Struct, frozen=True):
     kind: str  # "dropped_id" | "lost_hr" | "below_baseline"
     subject: str  # an id, or a source name / "total"
     detail: str
