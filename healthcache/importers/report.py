@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from healthcache.importers.manifest import Reconciled
+from healthcache.importers.manifest import Reconciled, path_key
 
 if TYPE_CHECKING:  # only for the annotations: an import with nothing new loads neither
     from healthcache.merge import MergeReport
     from healthcache.store import SaveResult
 
 Outcome = Literal["imported", "skipped", "unchanged", "failed"]
+
+
+def namer(given: Sequence[str]) -> Callable[[str], str]:
+    """How the human report names a file: relative to the one folder given, under the input as typed
+    when there were several, and a file given by name as given (``path!member`` alike).
+
+    The labels are absolute (``walk``: ``abspath``, no symlink resolved), as JSON and the manifests keep them.
+    """
+    roots = sorted(((path_key(os.path.abspath(g)), path_key(g)) for g in given), key=lambda r: -len(r[0]))
+    alone = len(roots) == 1
+
+    def name(label: str) -> str:
+        for key, typed in roots:
+            if label == key or label.startswith(key + "!"):
+                return typed + label[len(key) :]
+            if label.startswith(key.rstrip(os.sep) + os.sep):
+                rest = label[len(key.rstrip(os.sep)) + 1 :]
+                return rest if alone else os.path.join(typed, rest)
+        return label
+
+    return name
 
 
 class FileResult(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -52,13 +75,26 @@ class ImportReport:
         )
 
     def counts(self) -> dict[str, int]:
+        """Counts that add up: ``seen`` = imported + skipped + unchanged + failed (files, and archive
+        members apart), and ``records`` (read) = ``read_twice`` + ``distinct``, where ``distinct`` =
+        the sum of the merge's outcomes.
+
+        ``read_twice``: a record read from more than one file (a FIT file alone and inside an
+        export, a copy of a file) is merged once (``run_import`` keeps one per record key), so the
+        merge has exactly one outcome per distinct record.
+        """
         top = [f for f in self.files if not f.member]
         members = [f for f in self.files if f.member]
+        records = sum(f.records for f in self.files)
+        distinct = len(self.merge.entries) if self.merge is not None else 0
         out = {
             "seen": len(top),
             "opened": sum(1 for f in top if f.opened),
             "unopened": sum(1 for f in top if not f.opened and f.status == "unchanged"),
-            "records": sum(f.records for f in self.files),
+            "records": records,
+            "distinct": distinct,
+            "read_twice": records - distinct,
+            "members_seen": len(members),
         }
         for s in ("imported", "skipped", "unchanged", "failed"):
             out[s] = sum(1 for f in top if f.status == s)
