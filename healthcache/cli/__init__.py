@@ -11,7 +11,6 @@ both (stderr, or one JSON object on stdout under ``--json``) and asks
 from __future__ import annotations
 
 import contextlib
-import difflib
 import gc
 import importlib
 import json
@@ -94,6 +93,8 @@ WRITES_HOME = RECORDED | {"auth"}
 def no_such_command(name: str, known: Iterable[str]) -> str:
     """The message for a mistyped command, with the nearest names (difflib, as click does for subcommands);
     a name with the same letters (two swapped: "stauts") comes first."""
+    import difflib  # only for a name that is not a command
+
     near = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.7)
     near.sort(key=lambda candidate: sorted(candidate) != sorted(name))  # stable: difflib's order otherwise
     if not near:
