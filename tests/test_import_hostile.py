@@ -75,7 +75,7 @@ def test_a_pipe_named_on_the_command_line_fails_and_a_socket_in_a_folder_is_list
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(folder / "s.sock"))
     try:
-        result = run("import", str(fifo), str(folder))
+        result = run("import", "-v", str(fifo), str(folder))  # -v lists the skipped socket
     finally:
         sock.close()
     assert result.exit_code == 1, result.output

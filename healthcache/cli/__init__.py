@@ -148,6 +148,7 @@ class Ctx:
     as_json: bool
     quiet: bool
     lock_timeout: float | None
+    verbose: bool = False  # -v: every file, each phase's time, each record's outcome
     failures: list[Failure] = field(default_factory=list)
     deferred: bool = False  # under ``main``: the --json result is printed by main, once
     result: Any = None
@@ -242,28 +243,41 @@ def _global_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Wait this long for the write lock (default: 0 under cron/--quiet, 600 at a terminal).",
     )(func)
     func = click.option("--quiet", "-q", is_flag=True, help="Print only on trouble (for cron).")(func)
+    func = click.option(
+        "--verbose", "-v", is_flag=True, help="Show more: every file and record, and each phase's time."
+    )(func)
     func = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(func)
     return click.option("--home", type=click.Path(file_okay=False), help=HOME_HELP)(func)
 
 
-def _options_given(here: click.Context, home: str | None, as_json: bool, quiet: bool, lock: float | None) -> Ctx:
+def _options_given(
+    here: click.Context, home: str | None, as_json: bool, quiet: bool, lock: float | None, verbose: bool = False
+) -> Ctx:
     """One Ctx from the command's options and the group's (before the command name); the command's win."""
     top = here.find_root().params
     home = home if home is not None else top.get("home")
     lock = lock if lock is not None else top.get("lock_timeout")
     quiet = quiet or bool(top.get("quiet"))
     timeout = lock if lock is not None else _default_lock_timeout(quiet)
-    return Ctx(home=home, as_json=as_json or bool(top.get("as_json")), quiet=quiet, lock_timeout=timeout)
+    as_json = as_json or bool(top.get("as_json"))
+    verbose = verbose or bool(top.get("verbose"))
+    return Ctx(home=home, as_json=as_json, quiet=quiet, lock_timeout=timeout, verbose=verbose)
 
 
 def _ctx_options(func: Callable[..., Any], *, workspace: bool) -> Callable[..., Any]:
     @_global_options
     @wraps(func)
     def wrapper(
-        *args: Any, home: str | None, as_json: bool, quiet: bool, lock_timeout: float | None, **kwargs: Any
+        *args: Any,
+        home: str | None,
+        as_json: bool,
+        quiet: bool,
+        verbose: bool,
+        lock_timeout: float | None,
+        **kwargs: Any,
     ) -> Any:
         here = click.get_current_context()
-        ctx = _options_given(here, home, as_json, quiet, lock_timeout)
+        ctx = _options_given(here, home, as_json, quiet, lock_timeout, verbose)
         ctx.command = " ".join(here.command_path.split()[1:])
         run = _RUN.get()
         if run is not None:
@@ -377,7 +391,7 @@ def _epilog() -> str:
 @click.group(cls=LazyGroup, epilog=_epilog(), context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="healthcache")
 @_global_options
-def cli(home: str | None, as_json: bool, quiet: bool, lock_timeout: float | None) -> None:
+def cli(home: str | None, as_json: bool, quiet: bool, verbose: bool, lock_timeout: float | None) -> None:
     """Keep every workout from Garmin, Strava, Polar, Apple Health and your files
     in one guarded, de-duplicated local JSON file.
 
