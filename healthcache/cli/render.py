@@ -139,7 +139,11 @@ def sync_headline(result: Any) -> str:
     asked = [s for s in steps if s.status not in ("skipped", "not_configured")]
     counts = {o: sum(getattr(s, o) for s in asked) for o, _ in (*COUNT_LABELS, *RARE_LABELS)}
     head = f"{'would sync' if result.dry_run else 'synced'} {len(asked) - len(result.failed)} of {len(steps)} sources"
-    aside = [f"{n} {what}" for what, n in (("skipped", len(steps) - len(asked)), ("failed", len(result.failed))) if n]
+    by = [
+        (w, sum(1 for s in steps if s.status == st))
+        for w, st in (("skipped", "skipped"), ("not set up", "not_configured"))
+    ]
+    aside = [f"{n} {what}" for what, n in (*by, ("failed", len(result.failed))) if n]
     head += f" ({', '.join(aside)})" if aside else ""
     head += ": " + (", ".join(outcome_words(counts)) or "nothing new")
     if result.dry_run:
