@@ -236,6 +236,13 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class DisplayConfig:
+    """How human output shows times: in ``timezone`` (an IANA name), else the machine's zone (``zone``)."""
+
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
 class NotifyConfig:
     """Where to send what (apprise URLs); nothing is sent while ``urls`` is empty."""
 
@@ -296,6 +303,10 @@ class RunSection(_Section):
     backfill_limit: Annotated[int, msgspec.Meta(ge=1)] = RunConfig.backfill_limit
 
 
+class DisplaySection(_Section):
+    timezone: str | None = None
+
+
 class ConfigFile(_Section):
     """``healthcache.toml`` as written: every section and key optional."""
 
@@ -306,6 +317,7 @@ class ConfigFile(_Section):
     notify: NotifySection = msgspec.field(default_factory=NotifySection)
     import_: ImportSection = msgspec.field(default_factory=ImportSection, name="import")
     run: RunSection = msgspec.field(default_factory=RunSection)
+    display: DisplaySection = msgspec.field(default_factory=DisplaySection)
 
 
 SECTIONS: dict[str, type[_Section]] = {
@@ -316,9 +328,16 @@ SECTIONS: dict[str, type[_Section]] = {
     "notify": NotifySection,
     "import": ImportSection,
     "run": RunSection,
+    "display": DisplaySection,
 }
 # Names people write for a section that has another name here.
-SECTION_ALIASES: dict[str, str] = {"backup": "backups", "retention": "backups", "sources": "merge"}
+SECTION_ALIASES: dict[str, str] = {
+    "backup": "backups",
+    "retention": "backups",
+    "sources": "merge",
+    "time": "display",
+    "timezone": "display",
+}
 
 # Environment variable -> (section, key) it overrides; validated like the file.
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
@@ -347,6 +366,7 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     imports: ImportConfig = field(default_factory=ImportConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
 
     @classmethod
     def load(cls, paths: Paths, environ: Mapping[str, str] | None = None) -> Config:
@@ -377,6 +397,7 @@ def from_document(doc: dict[str, Any], where: Path | str, env: Mapping[str, str]
     _check(parsed.sync, "sync", where)
     _check_notify(parsed.notify, where)
     _check_run(parsed.run, where)
+    _check_display(parsed.display, where)
     overrides = {name: env[name] for name in ENV_OVERRIDES if env and env.get(name)}
     if overrides:
         parsed = _apply_env(parsed, overrides)
@@ -572,6 +593,19 @@ def _check_run(values: RunSection, where: Path | str) -> None:
         raise ConfigError(f"{where}: [run] steps names {', '.join(map(_toml, twice))} more than once")
 
 
+def _check_display(values: DisplaySection, where: Path | str) -> None:
+    """``[display] timezone`` is a zone this machine can open: a wrong name fails here, before any work,
+    never when a report is printed after a save."""
+    name = values.timezone
+    if name is None:
+        return
+    from healthcache import zone
+
+    why = zone.problem(name)
+    if why is not None:
+        raise ConfigError(f"{where}: [display] timezone {_toml(name)} {why}")
+
+
 def _to_config(parsed: ConfigFile, where: Path | str) -> Config:
     pref = parsed.merge.preference
     known = known_sources()
@@ -615,4 +649,5 @@ def _to_config(parsed: ConfigFile, where: Path | str) -> Config:
         notify=NotifyConfig(urls=tuple(u.strip() for u in parsed.notify.urls), on=parsed.notify.on),
         imports=ImportConfig(paths=parsed.import_.paths),
         run=RunConfig(steps=parsed.run.steps, backfill_limit=parsed.run.backfill_limit),
+        display=DisplayConfig(timezone=parsed.display.timezone),
     )

@@ -1,20 +1,21 @@
 """What ``list``, ``show`` and ``stats`` compute: pure functions of a cache.
 
 Dates are the athlete's local calendar days (``start_time_local`` when a source
-gave it, else the UTC start), because "Tuesday's run" is the run of Tuesday
-where it was run.
+gave it, else the start in the display zone, ``[display] timezone``), because
+"Tuesday's run" is the run of Tuesday where it was run: an evening ride in Los
+Angeles is not Sunday's because it was Sunday in Greenwich.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, tzinfo
 from typing import Any, Literal
 
 import msgspec
 
-from healthcache import normalise
+from healthcache import normalise, zone
 from healthcache.config import DEFAULT_PREFERENCE
 from healthcache.errors import HealthcacheError
 from healthcache.lookup import short_ids
@@ -26,14 +27,16 @@ Period = Literal["week", "month", "year"]
 
 
 def local_start(act: Activity) -> str:
-    """``YYYY-MM-DD HH:MM`` where the workout happened (UTC, marked Z, when no source said)."""
+    """``YYYY-MM-DD HH:MM`` where the workout happened (UTC, marked Z, when no source said: the
+    JSON form, the same whatever the display zone; ``zone.show_start`` gives a person's)."""
     if act.start_time_local:
         return act.start_time_local[:16].replace("T", " ")
     return act.start_time[:16].replace("T", " ") + "Z"
 
 
-def local_day(act: Activity) -> date:
-    return date.fromisoformat((act.start_time_local or act.start_time)[:10])
+def local_day(act: Activity, where: tzinfo = UTC) -> date:
+    """The day the workout was lived on: its recorded local date, else its start's date in ``where``."""
+    return zone.local_day(act.start_time, act.start_time_local, where)
 
 
 def sport_matches(sport: str, wanted: str | None) -> bool:
@@ -50,6 +53,7 @@ class Filter:
     since: date | None = None  # inclusive, local day
     until: date | None = None  # inclusive, local day
     source: str | None = None
+    zone: tzinfo = UTC  # the local day of an activity with no recorded local time: the display zone
 
     def keep(self, act: Activity) -> bool:
         if not sport_matches(act.sport, self.sport):
@@ -57,7 +61,7 @@ class Filter:
         if self.source is not None and self.source not in act.source_ids:
             return False
         if self.since is not None or self.until is not None:
-            day = local_day(act)
+            day = local_day(act, self.zone)
             if self.since is not None and day < self.since:
                 return False
             if self.until is not None and day > self.until:
@@ -155,12 +159,12 @@ class _Acc:
 
 
 def stats(cache: Cache, by: Period = "week", filt: Filter = Filter()) -> list[StatsRow]:
-    """Totals per period and sport, newest period first, sports alphabetically."""
+    """Totals per period and sport, newest period first, sports alphabetically (local days: ``filt.zone``)."""
     acc: dict[tuple[str, str], _Acc] = {}
     for act in cache.activities:
         if not filt.keep(act):
             continue
-        a = acc.setdefault((period_of(local_day(act), by), act.sport), _Acc())
+        a = acc.setdefault((period_of(local_day(act, filt.zone), by), act.sport), _Acc())
         a.count += 1
         a.distance += act.distance_m or 0.0
         moving = act.moving_time_s if act.moving_time_s is not None else act.duration_s

@@ -63,6 +63,10 @@ CONFIG_TEMPLATE = f"""\
 # Where to say that something went wrong (apprise URLs: mail, ntfy, Slack, Telegram, webhooks...).
 # urls = ["mailto://you@example.com"]
 # on = {_toml_list(NOTIFY_EVENTS)}
+
+# [display]
+# The time zone times are shown in (an IANA name); without it, this machine's zone.
+# timezone = "Europe/Berlin"
 """
 
 GITIGNORE_TEXT = "# healthcache: personal data and credentials stay out of version control\n" + "".join(

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,15 @@ def per_user_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     xdg = tmp_path / ".xdg-data"
     monkeypatch.setenv("XDG_DATA_HOME", str(xdg))
     return xdg
+
+
+@pytest.fixture(autouse=True, scope="session")
+def utc_machine() -> Iterator[None]:
+    """Every test (and session fixture) runs as on a machine in UTC, the display zone's default, whatever
+    this machine's zone: a test about zones sets its own ([display] timezone, or TZ)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TZ", "UTC")
+        yield
 
 
 @pytest.fixture

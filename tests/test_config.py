@@ -16,6 +16,7 @@ import pytest
 from healthcache.config import (
     DEFAULT_PREFERENCE,
     Config,
+    DisplayConfig,
     ExportConfig,
     NotifyConfig,
     Paths,
@@ -177,6 +178,7 @@ def test_readme_configuration_loads_into_the_documented_values(tmp_path: Path) -
             targets=("sqlite:mirror.db", "postgres"), postgres_url="postgresql://me@localhost/training"
         ),
         notify=NotifyConfig(urls=("ntfy://healthcache-alerts",)),
+        display=DisplayConfig(timezone="Europe/Berlin"),
     )
 
 

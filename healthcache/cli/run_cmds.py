@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, tzinfo
 from typing import Any
 
 import click
 
 from healthcache.cli import Ctx, common_options, writes_cache
 from healthcache.outcome import Failure, Outcome
+from healthcache.zone import display_zone, localise, show_stamp
 
 # --------------------------------------------------------------------------- log
 
@@ -17,13 +19,16 @@ def _figures(figures: dict[str, int]) -> str:
     return "  ".join(f"{k} {figures[k]}" for k in shown if figures.get(k))
 
 
-def render_log(records: list[Any], unreadable: list[Any]) -> str:
-    """One block per run, newest first: when, command, outcome, each step, what was lost, who was told."""
+def render_log(records: list[Any], unreadable: list[Any], where: tzinfo = UTC) -> str:
+    """One block per run, newest first: when (in the display zone ``where``), command, outcome, each step,
+    what was lost, who was told."""
     if not records and not unreadable:
         return "no runs recorded yet (writing commands and verify record each run in tracking/history/)"
     lines: list[str] = []
-    for r in records:
-        when = r.started[:19].replace("T", " ") + "Z"
+    whens = [show_stamp(r.started, where, seconds=True) for r in records]
+    width = max(map(len, whens), default=0)  # CET and CEST in one list: the columns stay aligned
+    for r, when in zip(records, whens, strict=True):
+        when = when.ljust(width)
         args = f" {' '.join(r.args)}" if r.args else ""
         lines.append(f"{when}  {r.seconds:7.2f} s  exit {r.exit_code:<3} {r.outcome:<9} {r.command}{args}")
         for s in r.steps:
@@ -60,7 +65,7 @@ def log(ctx: Ctx, limit: int) -> None:
 
     records, unreadable = history.read(ctx.paths, limit=limit)
     data = {"runs": msgspec.to_builtins(records), "unreadable": [str(p) for p in unreadable]}
-    ctx.emit(data, lambda: render_log(records, unreadable))
+    ctx.emit(data, lambda: render_log(records, unreadable, display_zone(ctx.config().display.timezone)))
 
 
 # --------------------------------------------------------------------------- cron
@@ -247,7 +252,7 @@ def run(ctx: Ctx, dry_run: bool, force: bool) -> None:
     result = run_daily(
         ctx.store(), options, lock_timeout=ctx.lock_timeout, on_wait=ctx.on_lock_wait, before_sync=quiet_client_logs
     )
-    ctx.emit(result.as_dict(), lambda: render_run(result))
+    ctx.emit(result.as_dict(), lambda: localise(render_run(result), display_zone(ctx.config().display.timezone)))
     if ctx.quiet:
         for step in result.steps:
             for problem in step.errors:

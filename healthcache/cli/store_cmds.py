@@ -267,8 +267,11 @@ def status(ctx: Ctx) -> None:
       healthcache status --json
     """
     from healthcache.status import status as get_status
+    from healthcache.zone import display_zone, localise, show_stamp
 
-    data = get_status(ctx.store())
+    store = ctx.store()
+    data = get_status(store)
+    where = display_zone(store.config.display.timezone)
 
     def text() -> str:
         lines = [f"cache: {data['cache']}"]
@@ -276,14 +279,14 @@ def status(ctx: Ctx) -> None:
             lines.append("  (no cache yet: run `healthcache import` or `healthcache sync`)")
         else:
             lines.append(
-                f"  {data['activities']} activities, {data['live_records']} live records, {data['size_bytes'] / 1e6:.2f} MB, updated {data['updated_at']}"
+                f"  {data['activities']} activities, {data['live_records']} live records, {data['size_bytes'] / 1e6:.2f} MB, updated {show_stamp(data['updated_at'], where)}"
             )
             lines.append(
                 "  per source: " + (", ".join(f"{s} {n}" for s, n in data["live_per_source"].items()) or "none")
             )
             tombs = data["tombstones"]
             lines.append(f"  tombstones: {tombs['count']} (deleted records kept out: {tombs['records']})")
-            lines += [f"    {t['deleted_at']}  {t['id']}  {t['reason']}" for t in tombs["newest"]]
+            lines += [f"    {show_stamp(t['deleted_at'], where)}  {t['id']}  {t['reason']}" for t in tombs["newest"]]
         lines.append(
             f"backups: {data['backups']['count']}"
             + (f", newest {data['backups']['newest']}" if data["backups"]["newest"] else "")
@@ -292,16 +295,17 @@ def status(ctx: Ctx) -> None:
         lines.append(
             "baseline: "
             + (
-                f"{base['records']} records, recorded {base['recorded_at']}"
+                f"{base['records']} records, recorded {show_stamp(base['recorded_at'], where)}"
                 if base
                 else "none (record one with `healthcache verify --baseline`)"
             )
         )
         for name, st in data["sources"].items():
-            lines.append(f"source {name}: " + ", ".join(f"{k}={v}" for k, v in st.items() if v is not None))
+            state = ", ".join(f"{k}={v}" for k, v in st.items() if v is not None)
+            lines.append(localise(f"source {name}: {state}", where))
         for name, nxt in data["next_sync"].items():
             when = "at the next run" if nxt["due"] else (f"after {nxt['at']}" if nxt["at"] else "not scheduled")
-            lines.append(f"next sync {name}: {when} ({nxt['reason']})")
+            lines.append(localise(f"next sync {name}: {when} ({nxt['reason']})", where))
         fails = data["import_failures"]
         if fails:
             lines.append(f"files that failed to import ({len(fails)}; the next import tries them again):")

@@ -97,13 +97,14 @@ def sync(ctx: Ctx, days: int, source: str, dry_run: bool, force: bool) -> None:
     from healthcache.cli.progress import progress_for
     from healthcache.sources.sync import SyncOptions
     from healthcache.sources.sync import sync as run
+    from healthcache.zone import display_zone, localise
 
     quiet_client_logs()
     names, explicit = _sources(source)
     options = SyncOptions(days=days, sources=names, explicit=explicit, dry_run=dry_run, force=force)
     with progress_for(ctx) as tracker:
         result = run(ctx.store(), options, lock_timeout=ctx.lock_timeout, on_wait=ctx.on_lock_wait, tracker=tracker)
-    ctx.emit(result.as_dict(), lambda: _render_sync(result))
+    ctx.emit(result.as_dict(), lambda: localise(_render_sync(result), display_zone(ctx.config().display.timezone)))
     for step in result.steps:
         for problem in step.errors:
             ctx.warn(f"warning: {problem}")

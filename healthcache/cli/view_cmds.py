@@ -113,8 +113,10 @@ def list_(
       healthcache list --source strava --json
     """
     from healthcache.views import Filter, list_rows, source_code
+    from healthcache.zone import display_zone, show_start
 
-    filt = Filter(sport=sport, since=_day(since), until=_day(until), source=source)
+    where = display_zone(ctx.config().display.timezone)
+    filt = Filter(sport=sport, since=_day(since), until=_day(until), source=source, zone=where)
     rows = list_rows(_load(ctx), filt, limit)
 
     def text() -> str:
@@ -134,7 +136,7 @@ def list_(
         for r in rows:
             table.add_row(
                 r.short_id,
-                r.start,
+                show_start(r.start, where),
                 r.sport,
                 r.name or "",
                 _num(r.distance_km, 2),
@@ -183,20 +185,22 @@ def show(ctx: Ctx, activity_id: str) -> None:
     """
     from healthcache.lookup import require
     from healthcache.views import detail
+    from healthcache.zone import display_zone, show_stamp, show_start
 
     store = ctx.store()
+    where = display_zone(store.config.display.timezone)
     cache = store.read().cache
     d = detail(cache, require(cache, activity_id), store.config.preference)
 
     def text() -> str:
         head = [
             f"{d.id}  (short id {d.short_id})",
-            f"{d.start}  {d.activity.get('sport')}  {d.activity.get('name') or ''}".rstrip(),
+            f"{show_start(d.start, where)}  {d.activity.get('sport')}  {d.activity.get('name') or ''}".rstrip(),
             "records: " + ", ".join(s.key for s in d.sources),
         ]
         if d.aliases:
             head.append("aliases: " + ", ".join(d.aliases))
-        head.append(f"first seen {d.first_seen_at}, updated {d.updated_at}")
+        head.append(f"first seen {show_stamp(d.first_seen_at, where)}, updated {show_stamp(d.updated_at, where)}")
         for s in d.sources:
             if not s.readable:
                 head.append(f"{s.key}: cannot be re-read ({s.problem})")
@@ -267,8 +271,10 @@ def stats(ctx: Ctx, by: str, sport: str | None, since: datetime | None) -> None:
     """
     from healthcache.views import Filter
     from healthcache.views import stats as compute
+    from healthcache.zone import display_zone
 
-    rows = compute(_load(ctx), by, Filter(sport=sport, since=_day(since)))  # type: ignore[arg-type]
+    where = display_zone(ctx.config().display.timezone)
+    rows = compute(_load(ctx), by, Filter(sport=sport, since=_day(since), zone=where))  # type: ignore[arg-type]
 
     def text() -> str:
         if not rows:
@@ -323,7 +329,16 @@ def diff(ctx: Ctx, states: Sequence[str]) -> None:
     a = states[0] if states else "latest"
     b = states[1] if len(states) > 1 else "current"
     result = d.diff(ctx.paths, a, b)
-    ctx.emit(msgspec.to_builtins(result), lambda: _paint_diff(ctx, d.render(result)))
+    ctx.emit(msgspec.to_builtins(result), lambda: _paint_diff(ctx, _local_header(ctx, d.render(result))))
+
+
+def _local_header(ctx: Ctx, text: str) -> str:
+    """The diff's first line (the two states: a baseline's recording time) in the display zone;
+    the lines below are the data's own values, shown as stored."""
+    from healthcache.zone import display_zone, localise
+
+    head, sep, rest = text.partition("\n")
+    return localise(head, display_zone(ctx.config().display.timezone)) + sep + rest
 
 
 _DIFF_COLOURS = {"+ ": "green", "- ": "red", "~ ": "yellow"}

@@ -12,13 +12,13 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from healthcache import backup, guard
+from healthcache import backup, guard, zone
 from healthcache.errors import CorruptInput
 from healthcache.model.records import Activity, Cache, record_keys
 from healthcache.model.sports import family
@@ -105,13 +105,10 @@ class ReportData:
     long_runs: int
 
 
-def local_day(act: Activity) -> date:
-    """The calendar day the person lived the workout on (local when known, else UTC)."""
-    text = act.start_time_local or act.start_time
-    try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        return date.fromisoformat(act.start_time[:10])
+def local_day(act: Activity, where: tzinfo = UTC) -> date:
+    """The calendar day the person lived the workout on: its recorded local date, else its start in
+    ``where`` (the display zone), so an evening workout west of Greenwich stays in its own day and week."""
+    return zone.local_day(act.start_time, act.start_time_local, where)
 
 
 def week_start(day: date) -> date:
@@ -119,7 +116,7 @@ def week_start(day: date) -> date:
 
 
 def weekly_distance(
-    activities: Sequence[Activity], now: datetime, weeks: int = WEEKS
+    activities: Sequence[Activity], now: datetime, weeks: int = WEEKS, where: tzinfo = UTC
 ) -> tuple[list[Row], list[str], str]:
     """Kilometres per week (Monday) and sport family over the ``weeks`` weeks ending this week.
 
@@ -127,9 +124,9 @@ def weekly_distance(
     ends at the newest activity instead, and the note says so, rather than
     drawing an empty chart.  Returns the rows, every week of the window (Mondays), and the note.
     """
-    end = week_start(now.date())
+    end = week_start(now.astimezone(where).date())
     note = f"the {weeks} weeks to {end + timedelta(days=6)}"
-    days = [local_day(a) for a in activities]
+    days = [local_day(a, where) for a in activities]
     if days and not any(end - timedelta(weeks=weeks - 1) <= d <= end + timedelta(days=6) for d in days):
         end = week_start(max(days))
         note = f"no activity in the last {weeks} weeks: the {weeks} weeks to the newest activity ({max(days)})"
@@ -143,11 +140,11 @@ def weekly_distance(
     return rows, [(first + timedelta(weeks=i)).isoformat() for i in range(weeks)], note
 
 
-def monthly_totals(activities: Iterable[Activity]) -> list[Row]:
+def monthly_totals(activities: Iterable[Activity], where: tzinfo = UTC) -> list[Row]:
     """Per calendar month and sport family: count, kilometres, hours (moving time when known)."""
     acc: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     for act in activities:
-        cell = acc[(local_day(act).strftime("%Y-%m"), family(act.sport))]
+        cell = acc[(local_day(act, where).strftime("%Y-%m"), family(act.sport))]
         cell[0] += 1
         cell[1] += (act.distance_m or 0) / 1000
         cell[2] += (act.moving_time_s or act.duration_s or 0) / 3600
@@ -157,19 +154,19 @@ def monthly_totals(activities: Iterable[Activity]) -> list[Row]:
     ]
 
 
-def hr_trend(activities: Iterable[Activity]) -> list[Row]:
+def hr_trend(activities: Iterable[Activity], where: tzinfo = UTC) -> list[Row]:
     """Mean of the activities' average HR per month and sport family (only activities that have one)."""
     acc: dict[tuple[str, str], list[float]] = defaultdict(list)
     for act in activities:
         if act.avg_hr is not None:
-            acc[(local_day(act).strftime("%Y-%m"), family(act.sport))].append(act.avg_hr)
+            acc[(local_day(act, where).strftime("%Y-%m"), family(act.sport))].append(act.avg_hr)
     return [
         {"month": month, "sport": sport, "mean_hr": round(sum(v) / len(v), 1), "n": len(v)}
         for (month, sport), v in sorted(acc.items())
     ]
 
 
-def hr_drift(activities: Iterable[Activity], min_km: int = LONG_RUN_KM) -> tuple[list[Row], int]:
+def hr_drift(activities: Iterable[Activity], min_km: int = LONG_RUN_KM, where: tzinfo = UTC) -> tuple[list[Row], int]:
     """Mean HR of each kilometre over long runs, per year: how HR climbs as a long run goes on.
 
     A long run is a run (any running sport) with per-km HR for at least
@@ -186,7 +183,7 @@ def hr_drift(activities: Iterable[Activity], min_km: int = LONG_RUN_KM) -> tuple
         if len(full) < min_km:
             continue
         runs += 1
-        year = local_day(act).year
+        year = local_day(act, where).year
         for s in full:
             assert s.avg_hr is not None
             acc[(year, s.km)].append(s.avg_hr)
@@ -197,11 +194,11 @@ def hr_drift(activities: Iterable[Activity], min_km: int = LONG_RUN_KM) -> tuple
     return rows, runs
 
 
-def hr_coverage(activities: Iterable[Activity]) -> list[Row]:
+def hr_coverage(activities: Iterable[Activity], where: tzinfo = UTC) -> list[Row]:
     """Per year: how many activities have an average HR and per-km HR splits."""
     acc: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
     for act in activities:
-        cell = acc[local_day(act).year]
+        cell = acc[local_day(act, where).year]
         cell[0] += 1
         cell[1] += act.avg_hr is not None
         cell[2] += bool(act.hr_splits)
@@ -397,13 +394,14 @@ def collect(store: Store, *, backup_samples: int = BACKUP_SAMPLES) -> ReportData
     if loaded.exists:
         over_time += _source_rows(cache.updated_at, *guard.record_counts(cache), "now")
     lost = lost_records(cache, older[::-1])  # newest first: "last seen in" is the newest backup holding it
-    weekly, weeks, weekly_note = weekly_distance(acts, now)
-    drift, long_runs = hr_drift(acts)
+    where = zone.display_zone(store.config.display.timezone)
+    weekly, weeks, weekly_note = weekly_distance(acts, now, where=where)
+    drift, long_runs = hr_drift(acts, where=where)
     try:
         cache_inode: int | None = os.stat(paths.cache).st_ino
     except OSError:
         cache_inode = None
-    days = [local_day(a) for a in acts]
+    days = [local_day(a, where) for a in acts]
     steps = step_rows(read_states(paths.sync_state))
     if loaded.exists:
         steps.insert(0, {"step": "save", "last": cache.updated_at, "error": "", "detail": "the cache file"})
@@ -424,7 +422,7 @@ def collect(store: Store, *, backup_samples: int = BACKUP_SAMPLES) -> ReportData
         records_over_time=over_time,
         backups_sampled=len(picked),
         backups_unreadable=unreadable,
-        hr_coverage=hr_coverage(acts),
+        hr_coverage=hr_coverage(acts, where),
         steps=steps,
         backups=backup_rows(all_backups, cache_inode),
         lost=lost[:LOST_SHOWN],
@@ -433,8 +431,8 @@ def collect(store: Store, *, backup_samples: int = BACKUP_SAMPLES) -> ReportData
         weekly=weekly,
         weeks=weeks,
         weekly_note=weekly_note,
-        monthly=monthly_totals(acts),
-        hr_trend=hr_trend(acts),
+        monthly=monthly_totals(acts, where),
+        hr_trend=hr_trend(acts, where),
         drift=drift,
         long_runs=long_runs,
     )
