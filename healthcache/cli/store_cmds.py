@@ -30,6 +30,7 @@ def verify(ctx: Ctx, baseline: bool, check_backups: bool, strict: bool) -> None:
       healthcache verify --baseline
     """
     from healthcache import verify as v
+    from healthcache.cli.render import render_baseline
 
     store = ctx.store()
     if baseline:
@@ -50,9 +51,7 @@ def verify(ctx: Ctx, baseline: bool, check_backups: bool, strict: bool) -> None:
         elif report.outside is not None:
             lines.append(report.outside.hint(ctx.paths.home))
         if report.baseline_recorded and report.baseline is not None:
-            lines.append(
-                f"baseline recorded: {report.baseline.records} records, per source {report.baseline.per_source}"
-            )
+            lines.append(f"baseline recorded: {render_baseline(report.baseline)}")
         elif baseline and report.problems:
             lines.append("baseline NOT recorded: fix the problems above first")
         lines.append("OK" if not report.problems else f"{len(report.problems)} problem(s)")
@@ -266,6 +265,7 @@ def status(ctx: Ctx) -> None:
       healthcache status
       healthcache status --json
     """
+    from healthcache.cli.render import render_states
     from healthcache.status import status as get_status
     from healthcache.zone import display_zone, localise, show_stamp
 
@@ -300,9 +300,7 @@ def status(ctx: Ctx) -> None:
                 else "none (record one with `healthcache verify --baseline`)"
             )
         )
-        for name, st in data["sources"].items():
-            state = ", ".join(f"{k}={v}" for k, v in st.items() if v is not None)
-            lines.append(localise(f"source {name}: {state}", where))
+        lines += [localise(line, where) for line in render_states(data["sources"], verbose=ctx.verbose)]
         for name, nxt in data["next_sync"].items():
             when = "at the next run" if nxt["due"] else (f"after {nxt['at']}" if nxt["at"] else "not scheduled")
             lines.append(localise(f"next sync {name}: {when} ({nxt['reason']})", where))

@@ -68,11 +68,11 @@ def _render_step(step: Any) -> list[str]:
 
 
 def _render_sync(result: Any) -> str:
-    lines: list[str] = []
+    from healthcache.cli.render import sync_headline
+
+    lines: list[str] = [sync_headline(result)]  # the one line first; a line per source after
     for step in result.steps:
         lines.extend(_render_step(step))
-    if result.dry_run:
-        lines.append("dry run: nothing was written")
     return "\n".join(lines)
 
 
