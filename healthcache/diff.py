@@ -85,7 +85,7 @@ def find_backup(paths: Paths, spec: str) -> backup.BackupInfo:
         return hits[0]
     if not hits:
         raise UsageError(
-            f"no backup matches {spec!r} (a name, or a prefix of its stamp or hash; or latest, current, baseline)",
+            f"no backup matches {spec!r} (give its name, or a prefix of its stamp or hash)",
             hint="List backups with: healthcache backups list",
         )
     names = "\n".join(f"  {h.name}" for h in hits[:20])

@@ -90,14 +90,13 @@ def resolve_backup(paths: Paths, name: str | None) -> Path:
         if found is None:
             raise UsageError(f"no readable backup in {paths.backups}")
         return found
-    p = Path(name)
-    # A backup named as it was first written may have been compressed since (``.json.zst``).
-    for candidate in (paths.backups / name, paths.backups / (name + backup.ZST)):
-        if not p.exists() and candidate.exists():
-            p = candidate
-    if not p.exists():
-        raise UsageError(f"no such backup: {name} (see: healthcache backups list)")
-    return p
+    if Path(name).exists():  # a file named by its path (a backup, or a copy kept elsewhere)
+        return Path(name)
+    from healthcache.diff import find_backup  # (loaded already by the command, to show what changes)
+
+    # Its name (as first written: it may have been compressed since), or a unique prefix of its stamp
+    # or hash: the same rule as diff's, so the names one command prints the other takes.
+    return find_backup(paths, name).path
 
 
 def union(current: Cache, other: Cache) -> Cache:

@@ -161,3 +161,31 @@ def test_help_imports_no_heavy_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_restore_takes_a_backup_as_diff_does_by_a_unique_prefix_of_its_stamp_or_hash(
+    store: Store, seeded: Callable[[int], Cache], run: Run
+) -> None:
+    """`restore 20240519 --merge` in its --help: a backup named by the start of its stamp (or hash), as diff takes it."""
+    from healthcache.backup import list_backups
+    from tests import factories
+
+    seeded(3)
+    with store.transaction() as tx:
+        tx.save(msgspec.structs.replace(tx.cache, activities=[*tx.cache.activities, factories.activity(60)]))
+    backups = list_backups(store.paths.backups)
+    oldest = backups[-1]
+    stamp = oldest.name.removeprefix("unified-cache-")
+    # the shortest stamp prefix only this backup has, then its hash's first 8 characters
+    prefix = next(
+        stamp[:n]
+        for n in range(8, len(stamp))
+        if sum(b.name.removeprefix("unified-cache-").startswith(stamp[:n]) for b in backups) == 1
+    )
+    for spec in (prefix, oldest.digest[:8]):
+        result = run("restore", spec, "--dry-run", "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["dropped"] == ["garmin:9000000060"], spec
+    ambiguous = run("restore", stamp[:4], "--dry-run")  # the year: every backup's
+    assert ambiguous.exit_code == 2 and "matches" in ambiguous.output and oldest.name in ambiguous.output
+    assert run("restore", "nonesuch", "--dry-run").exit_code == 2
