@@ -20,6 +20,7 @@ from healthcache.config import DEFAULT_PREFERENCE
 from healthcache.errors import HealthcacheError
 from healthcache.lookup import short_ids
 from healthcache.merge import MERGED_FIELDS, Member, groups, has_value
+from healthcache.merge.fields import ASSUMABLE
 from healthcache.model import sports
 from healthcache.model.records import Activity, Cache, HRSplit, SourceRecord
 
@@ -243,9 +244,10 @@ def source_records(act: Activity) -> tuple[dict[str, SourceRecord], dict[str, st
     return records, problems
 
 
-def _order(preference: Sequence[str], present: Sequence[str]) -> list[str]:
+def _order(preference: Sequence[str], present: Sequence[str], assumed: frozenset[str] = frozenset()) -> list[str]:
+    """Sources by precedence: by ``preference``, with those that only assumed the value last (``merge.fields``)."""
     order = tuple(preference)
-    return sorted(present, key=lambda s: (order.index(s) if s in order else len(order), s))
+    return sorted(present, key=lambda s: (s in assumed, order.index(s) if s in order else len(order), s))
 
 
 def field_views(act: Activity, records: dict[str, SourceRecord], preference: Sequence[str]) -> list[FieldView]:
@@ -257,7 +259,8 @@ def field_views(act: Activity, records: dict[str, SourceRecord], preference: Seq
             continue  # shown as its own table
         value = getattr(act, name)
         own = {s: getattr(rec, name) for s, rec in records.items()}
-        ranked = _order(preference, list(own))
+        assumed = frozenset(s for s, rec in records.items() if name in ASSUMABLE and zone.assumed_local(rec.raw))
+        ranked = _order(preference, list(own), assumed)
         best = next((s for s in ranked if has_value(name, own[s])), None)
         provider = None if value is None else next((s for s in ranked if own[s] == value), None)
         notes: list[str] = []

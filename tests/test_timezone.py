@@ -15,17 +15,23 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "samples"))
+
+import generate as samples
 
 from healthcache import zone
 from healthcache.config import Config, DisplayConfig, Paths, from_document
 from healthcache.errors import ConfigError
 from healthcache.model.records import Cache
 from healthcache.store import Store
-from tests.conftest import Run
+from tests import fitgen
+from tests.conftest import CORPUS, Run
 
 BERLIN = ZoneInfo("Europe/Berlin")
 LA = ZoneInfo("America/Los_Angeles")
@@ -249,6 +255,162 @@ def test_the_report_buckets_by_the_display_zone(home: Path, tmp_path: Path, run:
     assert report.first_day == report.last_day == "2024-05-12"
     assert [r["week"] for r in report.weekly] == ["2024-05-06"]  # the Monday of Sunday's week, not the next one
     assert report.monthly[0]["month"] == "2024-05"
+
+
+# --------------------------------------------------------------------------- 4. Strava export rows
+
+
+CSV_HEADER = "Activity ID,Activity Date,Activity Name,Activity Type,Elapsed Time,Distance,Moving Time\n"
+
+
+def strava_csv(tmp_path: Path, *rows: str) -> Path:
+    folder = tmp_path / "strava"
+    folder.mkdir(exist_ok=True)
+    path = folder / "activities.csv"
+    path.write_text(CSV_HEADER + "".join(f"{r}\n" for r in rows))
+    return path
+
+
+EVENING = '777001,"May 13, 2024, 4:30:00 AM",Evening ride,Ride,3600,30.00,3500'  # Sunday 21:30 in LA
+
+
+def test_a_strava_csv_row_gets_its_local_start_from_the_zone(run: Run, home: Path, tmp_path: Path) -> None:
+    set_zone(home, "America/Los_Angeles")
+    result = run("import", str(strava_csv(tmp_path, EVENING)))
+    assert result.exit_code == 0, result.output
+    (act,) = stored(home).activities
+    assert act.start_time == "2024-05-13T04:30:00Z"  # Activity Date is UTC: kept as it is
+    assert act.start_time_local == "2024-05-12T21:30:00"
+    assert act.timezone is None  # the row does not say where it was: no zone is claimed
+    assert act.raw["strava"]["start_date_local_zone"] == "America/Los_Angeles"
+    assert run("show", act.id).output.splitlines()[1].startswith("2024-05-12 21:30  cycling  Evening ride")
+    weeks = msgspec.json.decode(run("stats", "--json").output)
+    assert [w["period"] for w in weeks] == ["2024-W19"]
+    # The stored local start belongs to the record: re-deriving it (rebuild) needs no zone and finds nothing to do.
+    assert "0 changed" in run("rebuild", "--dry-run").output
+
+
+def test_the_zone_reaches_the_decode_workers(
+    run: Run, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoded in a worker process (the pool started at once), the row gets the parent's zone."""
+    from healthcache.importers import pool
+
+    monkeypatch.setattr(pool, "START_AFTER_S", 0.0)
+    set_zone(home, "Asia/Kolkata")
+    csv = strava_csv(tmp_path, EVENING)
+    for i in range(3):  # more files than one, so the pool is used
+        (csv.parent / f"ride{i}.gpx").write_text(ride(tmp_path, f"2024-05-0{i + 1}T06:00:00Z", f"r{i}.gpx").read_text())
+    result = run("import", "--jobs", "2", "--json", str(csv.parent))
+    assert result.exit_code == 0, result.output
+    assert msgspec.json.decode(result.output)["jobs"] == 2
+    act = next(a for a in stored(home).activities if "strava" in a.source_ids)
+    assert act.start_time_local == "2024-05-13T10:00:00"  # 04:30 UTC in India (+05:30)
+
+
+def test_without_a_zone_the_reader_invents_no_local_time() -> None:
+    from healthcache.importers import strava_export
+
+    (rec,) = strava_export.read_activities_csv((CSV_HEADER + EVENING + "\n").encode(), "activities.csv").records
+    assert rec.start_time_local is None and "start_date_local" not in rec.raw
+
+
+def test_an_unchanged_second_import_reads_nothing(run: Run, home: Path, tmp_path: Path) -> None:
+    set_zone(home, "America/Los_Angeles")
+    csv = strava_csv(tmp_path, EVENING)
+    assert run("import", str(csv)).exit_code == 0
+    before = files(home)
+    again = msgspec.json.decode(run("import", "--json", str(csv)).output)
+    assert [f["status"] for f in again["files"]] == ["unchanged"]
+    assert {k: v for k, v in files(home).items() if "history" not in k} == {
+        k: v for k, v in before.items() if "history" not in k
+    }
+
+
+def test_a_recorded_local_time_wins_over_the_zone_derived_one(run: Run, home: Path, tmp_path: Path) -> None:
+    """The same workout as a FIT file (the watch recorded UTC+2) and a Strava CSV row (LA assumed): one
+    activity, whose local start is the watch's; so with a Garmin export's summary."""
+    start = datetime(2024, 5, 13, 4, 30, tzinfo=UTC)
+    folder = tmp_path / "both"
+    folder.mkdir()
+    (folder / "watch.fit").write_bytes(fitgen.run(start, km=5.0, local_offset_s=7200))
+    strava_csv(tmp_path, '777002,"May 13, 2024, 4:30:00 AM",Morning run,Run,1500,5.00,1500')
+    (folder / "activities.csv").write_bytes((tmp_path / "strava" / "activities.csv").read_bytes())
+    set_zone(home, "America/Los_Angeles")
+    assert run("import", str(folder)).exit_code == 0
+    (act,) = stored(home).activities
+    assert set(act.source_ids) == {"fit", "strava"}
+    assert act.start_time_local == "2024-05-13T06:30:00"  # the watch's wall clock, not LA's 21:30 the day before
+
+    w = samples.WORKOUTS[0]  # in the Garmin export (summary: recorded local UTC+2) and the Strava export
+    garmin = tmp_path / "garmin.zip"
+    garmin.write_bytes(samples.garmin_export_zip([w]))
+    strava = strava_csv(tmp_path, _csv_row(w))
+    assert run("import", str(garmin), str(strava)).exit_code == 0
+    joined = next(a for a in stored(home).activities if a.name == w.name)
+    assert {"garmin", "strava"} <= set(joined.source_ids)
+    assert joined.start_time_local == (w.start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _csv_row(w: Any) -> str:
+    return f'{w.strava_id},"{w.start:%b %-d, %Y, %-I:%M:%S %p}",{w.name},Run,{w.seconds:.0f},{w.km:.2f},{w.seconds:.0f}'
+
+
+@pytest.mark.parametrize("order", ["csv first", "polar first", "together"])
+def test_a_recorded_local_time_wins_even_from_a_source_ranked_after_strava(
+    run: Run, home: Path, tmp_path: Path, order: str
+) -> None:
+    """Polar ranks after Strava in [merge] preference, but its watch recorded the wall clock (UTC+2):
+    the assumed one (Los Angeles) only fills a gap, in whichever order the two arrive, and rebuild agrees."""
+    w = samples.WORKOUTS[1]
+    name, data = samples.polar_session(w, 9001)
+    polar = tmp_path / "polar" / name
+    polar.parent.mkdir()
+    polar.write_bytes(data)
+    csv = strava_csv(tmp_path, _csv_row(w))
+    set_zone(home, "America/Los_Angeles")
+    batches = {"csv first": [[csv], [polar]], "polar first": [[polar], [csv]], "together": [[csv, polar]]}[order]
+    for batch in batches:
+        assert run("import", *map(str, batch)).exit_code == 0
+    (act,) = stored(home).activities
+    assert set(act.source_ids) == {"polar", "strava"}
+    assert act.start_time_local == (w.start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    assert "0 changed" in run("rebuild", "--dry-run").output
+    shown = run("show", act.id).output
+    assert "start_time_local" in shown and "rebuild would take it" not in shown
+
+
+def test_with_strava_preferred_a_recorded_local_time_still_wins(run: Run, home: Path, tmp_path: Path) -> None:
+    start = datetime(2024, 5, 13, 4, 30, tzinfo=UTC)
+    folder = tmp_path / "both"
+    folder.mkdir()
+    (folder / "watch.fit").write_bytes(fitgen.run(start, km=5.0, local_offset_s=7200))
+    (folder / "activities.csv").write_text(
+        CSV_HEADER + '777003,"May 13, 2024, 4:30:00 AM",Morning run,Run,1500,5.00,1500\n'
+    )
+    (home / "healthcache.toml").write_text(
+        '[display]\ntimezone = "America/Los_Angeles"\n[merge]\npreference = ["strava", "fit", "garmin"]\n'
+    )
+    assert run("import", str(folder)).exit_code == 0
+    (act,) = stored(home).activities
+    assert act.start_time_local == "2024-05-13T06:30:00"
+    assert act.name == "Morning run"  # strava still provides what it read
+
+
+@pytest.mark.skipif(not (CORPUS / "strava_export").is_dir(), reason="the shared corpus is not on this machine")
+@pytest.mark.parametrize("name", sorted(p.name for p in (CORPUS / "strava_export").glob("*.csv")))
+def test_real_strava_exports_import_with_local_times(run: Run, home: Path, tmp_path: Path, name: str) -> None:
+    set_zone(home, "Europe/Berlin")
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "activities.csv").write_bytes((CORPUS / "strava_export" / name).read_bytes())
+    result = run("import", "--json", str(folder))
+    assert result.exit_code == 0, result.output
+    acts = stored(home).activities
+    assert acts
+    for act in acts:
+        moment = datetime.fromisoformat(act.start_time.replace("Z", "+00:00"))
+        assert act.start_time_local == moment.astimezone(BERLIN).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 GPX = """<?xml version="1.0" encoding="UTF-8"?>

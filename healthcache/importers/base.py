@@ -85,6 +85,7 @@ class Input:
     opener: Callable[[], IO[bytes]] | None = None
     limits: Limits = field(default_factory=Limits)
     progress: Progress | None = None
+    zone: str | None = None  # IANA name of [display] timezone: the wall clock of exports that record none
 
     def bytes(self) -> bytes:
         if self.data is None:

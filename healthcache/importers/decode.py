@@ -20,7 +20,8 @@ from healthcache.importers.report import FileResult
 
 @dataclass(frozen=True)
 class Task:
-    """One in-memory file to decode: its names, its bytes, the kind detection gave it."""
+    """One in-memory file to decode: its names, its bytes, the kind detection gave it, and the display
+    zone's name (resolved by the parent from its config: a worker reads no config)."""
 
     label: str
     name: str
@@ -28,6 +29,7 @@ class Task:
     kind: str
     member: bool
     limits: Limits
+    zone: str | None = None
 
 
 Decoded = tuple[FileResult, Extracted | None]
@@ -38,7 +40,7 @@ def read_data(task: Task, progress: Progress | None = None) -> Decoded:
     kind, label, member = task.kind, task.label, task.member
     shown = None if kind in ("unknown", "empty") else kind
     try:
-        ex = extract(task.name, task.data, kind, task.limits, progress, member=member)
+        ex = extract(task.name, task.data, kind, task.limits, progress, member=member, zone=task.zone)
     except ImportFailed as exc:
         return FileResult(path=label, status="failed", kind=shown, reason=exc.reason, member=member), None
     except NotAnActivity as exc:
@@ -58,9 +60,18 @@ def read_data(task: Task, progress: Progress | None = None) -> Decoded:
 
 
 def extract(
-    name: str, data: bytes, kind: str, limits: Limits, progress: Progress | None, *, member: bool, depth: int = 0
+    name: str,
+    data: bytes,
+    kind: str,
+    limits: Limits,
+    progress: Progress | None,
+    *,
+    member: bool,
+    depth: int = 0,
+    zone: str | None = None,
 ) -> Extracted:
-    """The records of one in-memory file, by the reader its format registers (``formats.FORMATS``)."""
+    """The records of one in-memory file, by the reader its format registers (``formats.FORMATS``);
+    ``zone`` (an IANA name) is the wall clock of exports that record none (Strava's activities.csv)."""
     if kind == "gzip":
         if depth:
             raise ImportFailed("gzip inside gzip: refused")
@@ -69,7 +80,7 @@ def extract(
         inner_kind = detect.sniff(inner[: detect.HEAD_BYTES], inner_name, limits)
         if inner_kind in ("zip", "gzip"):
             raise ImportFailed(f"a compressed {inner_kind} inside gzip: refused")
-        return extract(inner_name, inner, inner_kind, limits, progress, member=member, depth=depth + 1)
+        return extract(inner_name, inner, inner_kind, limits, progress, member=member, depth=depth + 1, zone=zone)
     if kind == "json":
         try:
             doc = msgspec.json.decode(data)
@@ -78,7 +89,7 @@ def extract(
         kind = detect.json_kind(doc)
     fmt = formats.FORMATS.get(kind)
     if fmt is not None:
-        item = Input(name=name, size=len(data), data=data, limits=limits, progress=progress)
+        item = Input(name=name, size=len(data), data=data, limits=limits, progress=progress, zone=zone)
         return fmt.reader()(item)
     raise not_read(name, kind, member)
 

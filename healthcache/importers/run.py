@@ -55,6 +55,7 @@ from healthcache.importers.manifest import (
 from healthcache.importers.pool import Decoder, usable_cores
 from healthcache.importers.report import FileResult, ImportReport, Outcome
 from healthcache.importers.walk import Item, file_item, members, walk
+from healthcache.zone import lazy_key
 
 if TYPE_CHECKING:  # a run with nothing new reads no file: decoding, merge and the store load on use
     from healthcache.importers.decode import Decoded
@@ -94,6 +95,7 @@ class _Run(msgspec.Struct):
     results: list[FileResult] = msgspec.field(default_factory=list)
     records: list[SourceRecord] = msgspec.field(default_factory=list)
     decoding: dict[str, int] = msgspec.field(default_factory=dict)  # sha256 -> its files queued for decoding
+    zone: Callable[[], str | None] = lambda: None  # the display zone's name: the wall clock of exports that record none
 
     def settle(
         self,
@@ -186,6 +188,7 @@ def run_import(
         progress=progress,
         decoder=decoder,
         tracker=tracker,
+        zone=lazy_key(store.config.display.timezone),
     )
     if not full and run.manifests.stale(trusted_lineage(paths)):
         # The cache is not the one the manifests were written for: believe them only as far as it holds their records.
@@ -352,7 +355,7 @@ def _one_file(run: _Run, item: Item) -> None:
         )
         run.record(item, line, read, group=formats.group_of(ex.kind if ex else line.kind), ex=ex)
 
-    task = Task(label=item.label, name=item.name, data=data, kind=kind, member=False, limits=run.limits)
+    task = Task(item.label, item.name, data, kind, member=False, limits=run.limits, zone=run.zone())
     run.decoder.decode(task, then, poolable=poolable(kind))
 
 
@@ -533,7 +536,7 @@ def _read_member(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> N
         line = FileResult(path=item.label, status="failed", reason=f"corrupt archive member: {exc}", member=True)
         done(line, str(exc))
         return
-    task = Task(label=item.label, name=item.name, data=data, kind=kind, member=True, limits=run.limits)
+    task = Task(item.label, item.name, data, kind, member=True, limits=run.limits, zone=run.zone())
     run.decoder.decode(task, lambda d: done(d[0], d[0].reason, d[1], now=True), poolable=poolable(kind))
 
 

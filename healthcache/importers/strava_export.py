@@ -10,7 +10,13 @@ What real exports look like, and how each quirk is met:
 * Untranslated labels arrive as HTML (``<span class="translation_missing"
   ...>Start Time</span>``): tags are stripped.  Headers in another language
   fall back to the column positions Strava has kept since its first exports.
-* ``Activity Date`` is UTC, written like ``Oct 5, 2014, 4:15:21 PM``.
+* ``Activity Date`` is UTC, written like ``Oct 5, 2014, 4:15:21 PM``, and no
+  column says where the workout was.  ``start_date`` stays that UTC moment;
+  ``start_date_local`` (the API's field for the athlete's wall clock) is filled
+  from ``[display] timezone`` (else the machine's zone), handed in by the
+  import, so an evening ride is not counted in the next day's week.  Which
+  zone it assumed is kept as ``start_date_local_zone``: the wall clock is
+  derived, and a source that recorded one (FIT, Garmin) ranks before Strava.
 * ``Filename`` names Strava's own copy of the upload (``activities/<id>.fit.gz``):
   it never carries the Garmin activity id, so it is kept in the payload but not
   offered as an external id.
@@ -28,8 +34,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from healthcache.importers.base import (
     Extracted,
@@ -43,6 +50,7 @@ from healthcache.importers.detect import clean_labels
 from healthcache.model.records import SourceRecord
 from healthcache.normalise import normaliser
 from healthcache.timeutil import utc_iso
+from healthcache.zone import ASSUMED_ZONE_KEY, wall_clock
 
 DATE_FORMATS = (
     "%b %d, %Y, %I:%M:%S %p",
@@ -123,8 +131,9 @@ def sport_type(label: str | None) -> str | None:
     return SPORT_TYPES.get(label, label.replace(" ", "").replace("-", ""))
 
 
-def row_to_api(cols: _Columns, row: list[str]) -> dict[str, Any]:
-    """One CSV row in the shape of the Strava API's activity JSON."""
+def row_to_api(cols: _Columns, row: list[str], zone: tzinfo | None = None) -> dict[str, Any]:
+    """One CSV row in the shape of the Strava API's activity JSON; ``start_date_local`` is the
+    wall clock in ``zone`` (none without one: the row itself does not say)."""
     ident = cols.get(row, "Activity ID")
     if not ident or not ident.strip().isdigit():
         raise ImportFailed(f"row without a numeric Activity ID ({ident!r})")
@@ -146,6 +155,8 @@ def row_to_api(cols: _Columns, row: list[str]) -> dict[str, Any]:
         "type": sport_type(cols.get(row, "Activity Type")),
         "sport_type": stype,
         "start_date": utc_iso(start),
+        "start_date_local": wall_clock(start, zone) if zone is not None else None,
+        ASSUMED_ZONE_KEY: getattr(zone, "key", None),
         "description": cols.get(row, "Activity Description"),
         "distance": distance,
         "elapsed_time": f("Elapsed Time"),
@@ -173,11 +184,12 @@ def row_to_api(cols: _Columns, row: list[str]) -> dict[str, Any]:
 
 def read(item: Input) -> Extracted:
     """The format registry's entry point (``formats.FORMATS``)."""
-    return read_activities_csv(item.bytes(), item.name)
+    return read_activities_csv(item.bytes(), item.name, zone=item.zone)
 
 
-def read_activities_csv(data: bytes, name: str) -> Extracted:
-    """activities.csv of a Strava export: one ``strava`` record per row."""
+def read_activities_csv(data: bytes, name: str, *, zone: str | None = None) -> Extracted:
+    """activities.csv of a Strava export: one ``strava`` record per row; ``zone`` (an IANA name)
+    gives each its local start."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -190,6 +202,7 @@ def read_activities_csv(data: bytes, name: str) -> Extracted:
     except csv.Error as exc:
         raise ImportFailed(f"malformed CSV: {exc}") from exc
     cols = _Columns(header)
+    where = _zone(zone)
     out = Extracted(kind="strava_csv")
     if not cols.english:
         out.warnings.append("column labels are not English: read by position (id, date, name, type, elapsed time)")
@@ -201,7 +214,7 @@ def read_activities_csv(data: bytes, name: str) -> Extracted:
             if not row or not any(c.strip() for c in row):
                 continue
             try:
-                out.records.append(validated(to_record(row_to_api(cols, row))))
+                out.records.append(validated(to_record(row_to_api(cols, row, where))))
             except (ImportFailed, NotAnActivity) as exc:
                 bad += 1
                 if bad <= 5:
@@ -215,6 +228,16 @@ def read_activities_csv(data: bytes, name: str) -> Extracted:
             raise ImportFailed(f"none of the {bad} rows could be read")
         raise NotAnActivity("activities.csv lists no activities")
     return out
+
+
+def _zone(name: str | None) -> tzinfo | None:
+    """The zone of ``name``; None without one (the parent checked it: a worker never fails a file on it)."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
 
 
 def to_record(api: dict[str, Any]) -> SourceRecord:

@@ -17,6 +17,7 @@ import msgspec
 
 from healthcache import normalise as _normalise
 from healthcache.model.records import SUMMARY_FIELDS, Activity, SourceRecord
+from healthcache.zone import assumed_local
 
 Normaliser = Callable[[str, Any], SourceRecord]
 
@@ -51,6 +52,12 @@ MERGED_FIELDS: tuple[str, ...] = tuple(FIELD_RULES)
 assert set(MERGED_FIELDS) == {"start_time", "sport", *SUMMARY_FIELDS, "hr_splits"}
 
 
+# Fields a source may give as an assumption rather than a reading: a Strava export row's local start is
+# the wall clock of [display] timezone (``zone.assumed_local``).  An assumed value ranks after every
+# recorded one, whatever ``[merge] preference`` says, so it only fills a gap.
+ASSUMABLE: frozenset[str] = frozenset({"start_time_local"})
+
+
 def has_value(name: str, value: Any) -> bool:
     """A value that counts: not None and not one of the field's empty values."""
     return value is not None and value not in FIELD_RULES[name].empty
@@ -68,6 +75,11 @@ class Builder:
     def rank(self, source: str) -> tuple[int, str]:
         order = self.pref
         return (order.index(source) if source in order else len(order), source)
+
+    def field_rank(self, name: str, source: str, raw: Any) -> tuple[bool, int, str]:
+        """Rank of ``source``'s value of ``name`` (its payload ``raw``): an assumed value after every
+        recorded one, then ``[merge] preference``."""
+        return (name in ASSUMABLE and assumed_local(raw), *self.rank(source))
 
     def top_source(self, source_ids: Iterable[str]) -> str:
         return min(source_ids, key=self.rank)
@@ -91,14 +103,14 @@ class Builder:
         self.members[key] = rec
         return rec
 
-    def provider(self, act: Activity, name: str) -> tuple[int, str] | None:
+    def provider(self, act: Activity, name: str) -> tuple[bool, int, str] | None:
         """Rank of the source that provides ``name`` in ``act``; None when it cannot be told."""
-        for s in sorted(act.source_ids, key=self.rank):
+        for s in sorted(act.source_ids, key=lambda s: self.field_rank(name, s, act.raw.get(s))):
             m = self.member(act, s)
             if m is None:
                 return None
             if has_value(name, getattr(m, name)):
-                return self.rank(s)
+                return self.field_rank(name, s, act.raw.get(s))
         return None
 
     def pick_for_record(self, name: str, act: Activity, rec: SourceRecord) -> Any:
@@ -111,15 +123,15 @@ class Builder:
             return new if cur is None else cur
         if not has_value(name, cur):
             return new
-        mine = self.rank(rec.source)
-        better = [s for s in act.source_ids if s != rec.source and self.rank(s) < mine]
+        mine = self.field_rank(name, rec.source, rec.raw)
+        better = [s for s in act.source_ids if s != rec.source and self.field_rank(name, s, act.raw.get(s)) < mine]
         if not better:
             return new  # the record's source is the most preferred one present
         if len(better) == len(act.source_ids):
             return cur  # every source present is preferred, and one of them provides cur
         # Sources both better and worse (or the record's own older version): cur came
         # from a better one only if a better one has a value.
-        for s in sorted(better, key=self.rank):
+        for s in sorted(better, key=lambda s: self.field_rank(name, s, act.raw.get(s))):
             m = self.member(act, s)
             if m is None or has_value(name, getattr(m, name)):
                 return cur  # unknown counts as "it has one": never replace on a guess
@@ -135,8 +147,8 @@ class Builder:
             return va if has_value(name, va) else vb
         pa, pb = self.provider(a, name), self.provider(b, name)
         if pa is None or pb is None:
-            pa = min(self.rank(s) for s in a.source_ids)
-            pb = min(self.rank(s) for s in b.source_ids)
+            pa = min(self.field_rank(name, s, a.raw.get(s)) for s in a.source_ids)
+            pb = min(self.field_rank(name, s, b.raw.get(s)) for s in b.source_ids)
         return va if pa <= pb else vb
 
     def new_activity(self, rec: SourceRecord) -> Activity:
