@@ -469,7 +469,9 @@ def _members(run: _Run, arc: _Archive, found: Sequence[archive.Member], prefix: 
             kept = old or MemberEntry(
                 crc=mem.crc, size=mem.size, status="imported", keys=list(known.keys) if known else []
             )
-            run.settle(item, None, kept, arc=arc)
+            # its line too, so that the members seen add up (imported + skipped + unchanged + failed)
+            line = FileResult(path=item.label, status="unchanged", reason=verdict.reason, opened=False, member=True)
+            run.settle(item, line, kept, arc=arc)
             # an unchanged nested archive keeps its members' entries (in order, as settle records)
             nested = {n: e for n, e in arc.prior.items() if n.startswith(item.key + "/")}
             run.decoder.later(partial(arc.out.update, nested))
