@@ -199,6 +199,21 @@ def test_members_unchanged_in_a_changed_archive_are_counted(tmp_path: Path) -> N
     assert_counts_add_up(again.stdout, None, live - 2)  # the two unchanged members' records were there before
 
 
+def test_an_archive_holding_only_an_archive_counts_its_nested_members(tmp_path: Path) -> None:
+    """A zip of a zip of FIT files (as Garmin exports nest them): the outer file is imported, not skipped."""
+    inner = tmp_path / "inner.zip"
+    with zipfile.ZipFile(inner, "w") as z:
+        z.write(SAMPLES / "watch" / "recovery.fit", "recovery.fit")
+    (tmp_path / "in").mkdir()
+    with zipfile.ZipFile(tmp_path / "in" / "outer.zip", "w") as z:
+        z.write(inner, "inner.zip")
+    result = hc(tmp_path / "home")("import", "-v", str(tmp_path / "in"))
+    lines = result.stdout.splitlines()
+    assert lines[0] == "imported 1 record from 1 file (1 archive member): 1 new activity; saved", result.output
+    assert "files: 1 seen: 1 imported, 0 skipped, 0 unchanged, 0 failed" in lines
+    assert "  imported  outer.zip: members: 1 imported" in lines
+
+
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="the corpus of real device files is not on this machine")
 def test_import_counts_add_up_on_the_corpus(tmp_path: Path) -> None:
     text = hc(tmp_path)("import", str(CORPUS)).stdout

@@ -556,6 +556,8 @@ def _nested(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> None:
                 _members(run, inner, found, prefix=item.key + "/")
                 run.decoder.drain()  # its members' outcomes, before they are counted
     counts = inner.counts
+    for outcome, n in counts.items():  # the outer archive's tally (its line, its status) covers its nested members
+        arc.counts[outcome] += n
     status: Status = "imported" if counts["imported"] or counts["unchanged"] else "skipped"
     why = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     run.settle(item, None, MemberEntry(crc=mem.crc, size=mem.size, status=status, reason=why), arc=arc)
