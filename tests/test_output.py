@@ -121,6 +121,11 @@ def test_sync_s_first_line_adds_up_what_each_source_did(ws: Workspace) -> None:
     assert lines[1].startswith("garmin  ok") and "new 6" in lines[1]
     again = ws.cli("sync", "--force").out.splitlines()
     assert again[0] == "synced 2 of 2 sources: 12 unchanged; nothing was written"
+    status = ws.cli("status").out
+    assert re.search(r"^garmin: last synced \d{4}-\d\d-\d\d \d\d:\d\d", status, re.M), status
+    assert re.search(r"^strava: last synced ", status, re.M) and "lineage" not in status and "remembered" not in status
+    verbose = ws.cli("status", "-v").out
+    assert "; 6 payloads remembered; cache lineage " in verbose, verbose
 
 
 # ----------------------------------------------------------------------------- 2. counts that add up

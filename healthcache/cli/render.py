@@ -78,9 +78,8 @@ _SYNC_WORDS = {
     "last_attempt": "last tried {}",
     "last_error": "last error: {}",
     "rate_limited_until": "rate limited until {}",
-    "rate_limit_reason": "({})",
 }
-_VERBOSE_ONLY = {"lineage", "window_start", "window_end", "seen"}
+_VERBOSE_ONLY = {"lineage", "window_start", "window_end", "seen", "rate_limit_reason"}
 
 
 def render_states(states: dict[str, dict[str, Any]], *, verbose: bool = False) -> list[str]:
@@ -109,7 +108,13 @@ def render_states(states: dict[str, dict[str, Any]], *, verbose: bool = False) -
 def _state_words(st: dict[str, Any], *, verbose: bool) -> list[str]:
     if "error" in st:
         return [str(st["error"])]
-    words = [_SYNC_WORDS[k].format(v) for k, v in st.items() if k in _SYNC_WORDS and v is not None]
+    same = st.get("last_attempt") == st.get("last_success")  # the last try worked: one stamp says it
+    why = f" ({st['rate_limit_reason']})" if st.get("rate_limit_reason") else ""
+    words = [
+        _SYNC_WORDS[k].format(v) + (why if k == "rate_limited_until" else "")
+        for k, v in st.items()
+        if k in _SYNC_WORDS and v is not None and not (k == "last_attempt" and same)
+    ]
     if "no_hr" in st:  # backfill-hr's memory
         words.append(f"{plural(int(st['no_hr']), 'activity', 'activities')} known to have no HR samples")
     if verbose:
