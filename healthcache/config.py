@@ -180,8 +180,9 @@ class Paths:
         }
 
 
-@dataclass(frozen=True)
-class RetentionPolicy:
+# The settings as code reads them: msgspec Structs (built in C at import, where a dataclass runs
+# generated code; every command imports this module), frozen as settings are.
+class RetentionPolicy(msgspec.Struct, frozen=True):
     """borg-style prune rules applied after each save."""
 
     keep_last: int = 10
@@ -190,8 +191,7 @@ class RetentionPolicy:
     keep_monthly: int = 12
 
 
-@dataclass(frozen=True)
-class SyncConfig:
+class SyncConfig(msgspec.Struct, frozen=True):
     """The smart skip's thresholds (``sync_state.SkipRule``) and the endpoints."""
 
     min_interval_minutes: float = 60.0
@@ -206,8 +206,7 @@ class SyncConfig:
     strava_client_id: str | None = None
 
 
-@dataclass(frozen=True)
-class ExportConfig:
+class ExportConfig(msgspec.Struct, frozen=True):
     """Targets refreshed after a successful sync or import, e.g. ``sqlite:mirror.db``."""
 
     targets: tuple[str, ...] = ()
@@ -220,34 +219,41 @@ NOTIFY_EVENTS: tuple[str, ...] = ("loss", "failure", "auth", "recovered")
 RUN_STEPS: tuple[str, ...] = ("sync", "import", "backfill-hr", "verify", "export")
 
 
-@dataclass(frozen=True)
-class ImportConfig:
+class ImportConfig(msgspec.Struct, frozen=True):
     """Paths ``run`` imports from (as written: ``~`` and the home are applied by ``daily``)."""
 
     paths: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class RunConfig:
+class RunConfig(msgspec.Struct, frozen=True):
     """Which steps the daily job runs, and how many activities one run's backfill-hr may ask about."""
 
     steps: tuple[str, ...] = RUN_STEPS
     backfill_limit: int = 50
 
 
-@dataclass(frozen=True)
-class DisplayConfig:
+class DisplayConfig(msgspec.Struct, frozen=True):
     """How human output shows times: in ``timezone`` (an IANA name), else the machine's zone (``zone``)."""
 
     timezone: str | None = None
 
 
-@dataclass(frozen=True)
-class NotifyConfig:
+class NotifyConfig(msgspec.Struct, frozen=True):
     """Where to send what (apprise URLs); nothing is sent while ``urls`` is empty."""
 
     urls: tuple[str, ...] = ()
     on: tuple[str, ...] = NOTIFY_EVENTS
+
+
+class _Defaults(msgspec.Struct, frozen=True):
+    """The settings' defaults, for the file's schema below (a Struct's class attribute is its field's slot)."""
+
+    retention: RetentionPolicy = msgspec.field(default_factory=RetentionPolicy)
+    sync: SyncConfig = msgspec.field(default_factory=SyncConfig)
+    run: RunConfig = msgspec.field(default_factory=RunConfig)
+
+
+_DEFAULTS = _Defaults()
 
 
 # --- The file's schema: one struct per section ----------------------------------
@@ -265,18 +271,18 @@ class MergeSection(_Section):
 
 
 class BackupsSection(_Section):
-    keep_last: Count = RetentionPolicy.keep_last
-    keep_daily: Count = RetentionPolicy.keep_daily
-    keep_weekly: Count = RetentionPolicy.keep_weekly
-    keep_monthly: Count = RetentionPolicy.keep_monthly
+    keep_last: Count = _DEFAULTS.retention.keep_last
+    keep_daily: Count = _DEFAULTS.retention.keep_daily
+    keep_weekly: Count = _DEFAULTS.retention.keep_weekly
+    keep_monthly: Count = _DEFAULTS.retention.keep_monthly
 
 
 class SyncSection(_Section):
-    min_interval_minutes: Minutes = SyncConfig.min_interval_minutes
-    active_interval_minutes: Minutes = SyncConfig.active_interval_minutes
-    quiet_interval_minutes: Minutes = SyncConfig.quiet_interval_minutes
-    max_interval_minutes: Minutes = SyncConfig.max_interval_minutes
-    active_days: Minutes = SyncConfig.active_days
+    min_interval_minutes: Minutes = _DEFAULTS.sync.min_interval_minutes
+    active_interval_minutes: Minutes = _DEFAULTS.sync.active_interval_minutes
+    quiet_interval_minutes: Minutes = _DEFAULTS.sync.quiet_interval_minutes
+    max_interval_minutes: Minutes = _DEFAULTS.sync.max_interval_minutes
+    active_days: Minutes = _DEFAULTS.sync.active_days
     garmin_api_base: str | None = None
     garmin_sso_url: str | None = None
     garmin_token_url: str | None = None
@@ -300,7 +306,7 @@ class ImportSection(_Section):
 
 class RunSection(_Section):
     steps: tuple[str, ...] = RUN_STEPS
-    backfill_limit: Annotated[int, msgspec.Meta(ge=1)] = RunConfig.backfill_limit
+    backfill_limit: Annotated[int, msgspec.Meta(ge=1)] = _DEFAULTS.run.backfill_limit
 
 
 class DisplaySection(_Section):
@@ -357,16 +363,15 @@ def known_sources() -> tuple[str, ...]:
     return tuple(sorted(NORMALISERS))
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(msgspec.Struct, frozen=True):
     preference: tuple[str, ...] = DEFAULT_PREFERENCE
-    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
-    sync: SyncConfig = field(default_factory=SyncConfig)
-    export: ExportConfig = field(default_factory=ExportConfig)
-    notify: NotifyConfig = field(default_factory=NotifyConfig)
-    imports: ImportConfig = field(default_factory=ImportConfig)
-    run: RunConfig = field(default_factory=RunConfig)
-    display: DisplayConfig = field(default_factory=DisplayConfig)
+    retention: RetentionPolicy = msgspec.field(default_factory=RetentionPolicy)
+    sync: SyncConfig = msgspec.field(default_factory=SyncConfig)
+    export: ExportConfig = msgspec.field(default_factory=ExportConfig)
+    notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
+    imports: ImportConfig = msgspec.field(default_factory=ImportConfig)
+    run: RunConfig = msgspec.field(default_factory=RunConfig)
+    display: DisplayConfig = msgspec.field(default_factory=DisplayConfig)
 
     @classmethod
     def load(cls, paths: Paths, environ: Mapping[str, str] | None = None) -> Config:

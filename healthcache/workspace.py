@@ -31,6 +31,7 @@ def _toml_list(values: tuple[str, ...]) -> str:
 
 
 _R = RetentionPolicy()
+_S = SyncConfig()
 # Every key commented out at its default: the file loads as it is, and uncommenting a line is valid TOML
 # with the value healthcache already uses (tests/test_init.py loads it both ways).
 CONFIG_TEMPLATE = f"""\
@@ -50,7 +51,7 @@ CONFIG_TEMPLATE = f"""\
 
 # [sync]
 # A sync (e.g. from cron) within this many minutes of the last one asks no source again.
-# min_interval_minutes = {SyncConfig.min_interval_minutes:g}
+# min_interval_minutes = {_S.min_interval_minutes:g}
 # Your own Strava API application's client id (https://www.strava.com/settings/api).
 # strava_client_id = 12345
 
