@@ -36,6 +36,8 @@ NOT_NEEDED = (
     "healthcache.export.tables",
     "sqlite3",
     "logging",  # the clients' logs are quieted only when a sync will talk to them
+    "healthcache.zone",  # a quiet run shows no time, and decodes nothing that needs a zone
+    "zoneinfo",
 )
 
 PROBE = """

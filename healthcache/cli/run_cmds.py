@@ -9,7 +9,6 @@ import click
 
 from healthcache.cli import Ctx, common_options, writes_cache
 from healthcache.outcome import Failure, Outcome
-from healthcache.zone import display_zone, localise, show_stamp
 
 # --------------------------------------------------------------------------- log
 
@@ -22,6 +21,8 @@ def _figures(figures: dict[str, int]) -> str:
 def render_log(records: list[Any], unreadable: list[Any], where: tzinfo = UTC) -> str:
     """One block per run, newest first: when (in the display zone ``where``), command, outcome, each step,
     what was lost, who was told."""
+    from healthcache.zone import show_stamp
+
     if not records and not unreadable:
         return "no runs recorded yet (writing commands and verify record each run in tracking/history/)"
     lines: list[str] = []
@@ -65,7 +66,13 @@ def log(ctx: Ctx, limit: int) -> None:
 
     records, unreadable = history.read(ctx.paths, limit=limit)
     data = {"runs": msgspec.to_builtins(records), "unreadable": [str(p) for p in unreadable]}
-    ctx.emit(data, lambda: render_log(records, unreadable, display_zone(ctx.config().display.timezone)))
+
+    def human() -> str:
+        from healthcache.zone import display_zone
+
+        return render_log(records, unreadable, display_zone(ctx.config().display.timezone))
+
+    ctx.emit(data, human)
 
 
 # --------------------------------------------------------------------------- cron
@@ -252,7 +259,13 @@ def run(ctx: Ctx, dry_run: bool, force: bool) -> None:
     result = run_daily(
         ctx.store(), options, lock_timeout=ctx.lock_timeout, on_wait=ctx.on_lock_wait, before_sync=quiet_client_logs
     )
-    ctx.emit(result.as_dict(), lambda: localise(render_run(result), display_zone(ctx.config().display.timezone)))
+
+    def human() -> str:  # the zone is looked up only for a person reading (not under --quiet or --json)
+        from healthcache.zone import display_zone, localise
+
+        return localise(render_run(result), display_zone(ctx.config().display.timezone))
+
+    ctx.emit(result.as_dict(), human)
     if ctx.quiet:
         for step in result.steps:
             for problem in step.errors:

@@ -28,6 +28,7 @@ A run with nothing new opens no file, takes no lock and writes nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -55,7 +56,6 @@ from healthcache.importers.manifest import (
 from healthcache.importers.pool import Decoder, usable_cores
 from healthcache.importers.report import FileResult, ImportReport, Outcome
 from healthcache.importers.walk import Item, file_item, members, walk
-from healthcache.zone import lazy_key
 
 if TYPE_CHECKING:  # a run with nothing new reads no file: decoding, merge and the store load on use
     from healthcache.importers.decode import Decoded
@@ -188,7 +188,7 @@ def run_import(
         progress=progress,
         decoder=decoder,
         tracker=tracker,
-        zone=lazy_key(store.config.display.timezone),
+        zone=_lazy_zone(store.config.display.timezone),
     )
     if not full and run.manifests.stale(trusted_lineage(paths)):
         # The cache is not the one the manifests were written for: believe them only as far as it holds their records.
@@ -240,6 +240,18 @@ def _merge_and_save(
 
         result = ingest(store, records, lock_timeout=lock_timeout, on_wait=on_wait, after_save=after_save)
         report.merge, report.save = result.report, result.save
+
+
+def _lazy_zone(name: str | None) -> Callable[[], str | None]:
+    """``zone.lazy_key``, with the zone module itself loaded only when a file is decoded."""
+
+    @functools.cache
+    def key() -> str | None:
+        from healthcache.zone import lazy_key
+
+        return lazy_key(name)()
+
+    return key
 
 
 def _read_all(run: _Run, found: list[tuple[str, os.stat_result]]) -> None:
