@@ -19,6 +19,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 from healthcache.errors import StorageError
@@ -111,25 +112,61 @@ def save_atomic(path: Path, data: bytes, *, mode: int | None = None, safe: str |
     raises ``StorageError`` (an ``OSError``) with ``safe``, or a default
     saying the file was left as it was.
     """
+    prepare(path, data, mode=mode, safe=safe).commit()
+
+
+@dataclass
+class Prepared:
+    """``data`` written and fsynced to a temp file beside ``path``, not yet in its place.
+
+    The two halves of ``save_atomic``, so that the writing and its fsync can
+    run on a thread while the caller still checks what it writes: ``commit``
+    puts the file in place (rename, fsync of the folder), ``discard`` removes
+    it; nothing at ``path`` changes before ``commit``.
+    """
+
+    path: Path
+    tmp: Path
+    existed: bool
+    safe: str | None = None
+
+    def commit(self) -> None:
+        try:
+            _put_in_place(self.tmp, self.path)
+        except StorageError:
+            raise
+        except OSError as exc:
+            raise StorageError(self.path, "write", exc, self.safe or _safe_default(self.path, self.existed)) from exc
+        note_saved(self.path)
+
+    def discard(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.tmp.unlink()
+
+
+def prepare(path: Path, data: bytes, *, mode: int | None = None, safe: str | None = None) -> Prepared:
+    """Write ``data`` to a temp file beside ``path`` and fsync it; ``commit`` the result to finish the save.
+
+    Arguments and errors as ``save_atomic``'s; a failure leaves no temp file.
+    """
     path = Path(path)
     existed = path.exists()
     try:
-        _save_atomic(path, data, mode)
+        tmp = _write_temp(path, data, mode)
     except StorageError:
         raise
     except OSError as exc:
         raise StorageError(path, "write", exc, safe or _safe_default(path, existed)) from exc
-    note_saved(path)
+    return Prepared(path, tmp, existed, safe)
 
 
-def _save_atomic(path: Path, data: bytes, mode: int | None) -> None:
+def _write_temp(path: Path, data: bytes, mode: int | None) -> Path:
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     final_mode = existing_mode(path) if mode is None else mode
     tmp = folder / f"{TEMP_PREFIX}{path.name}.{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()  # left by a killed run whose pid we now have
-    old_link: Path | None = None
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
         try:
@@ -144,6 +181,17 @@ def _save_atomic(path: Path, data: bytes, mode: int | None) -> None:
             _fsync(fd)
         finally:
             os.close(fd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return tmp
+
+
+def _put_in_place(tmp: Path, path: Path) -> None:
+    folder = path.parent
+    old_link: Path | None = None
+    try:
         # Keep a link to the old bytes until the rename is durable, so a failing
         # folder fsync can put them back instead of leaving an uncertain state.
         old_link = _link_old(path, folder)

@@ -226,15 +226,28 @@ def write_backup(folder: Path, data: bytes, sha256_hex: str, when: datetime, mod
     """Keep ``data`` (a state just saved) as a backup of its own, through the atomic save path."""
     dest = folder / backup_name(when, sha256_hex)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        save_atomic(dest, data, mode=mode)
+        prepare_backup(folder, data, sha256_hex, when, mode).commit()
     except OSError as exc:
-        cause = exc.cause if isinstance(exc, StorageError) else exc
-        safe = atomic.what_is_safe(
-            dest, "the backup copy of the state just saved", "the next save keeps a copy again; nothing is lost."
-        )
-        raise StorageError(dest, "write the backup", cause, safe) from cause
+        err = backup_failed(dest, exc)
+        raise err from err.cause
     return dest
+
+
+def prepare_backup(
+    folder: Path, data: bytes, sha256_hex: str, when: datetime, mode: int | None = None
+) -> atomic.Prepared:
+    """``write_backup`` up to its commit: the copy written and fsynced beside its place (``atomic.prepare``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return atomic.prepare(folder / backup_name(when, sha256_hex), data, mode=mode)
+
+
+def backup_failed(dest: Path, exc: OSError) -> StorageError:
+    """The error for a copy of the state just saved that could not be kept, saying what is safe *now*."""
+    cause = exc.cause if isinstance(exc, StorageError) else exc
+    safe = atomic.what_is_safe(
+        dest, "the backup copy of the state just saved", "the next save keeps a copy again; nothing is lost."
+    )
+    return StorageError(dest, "write the backup", cause, safe)
 
 
 def verify_backups(folder: Path) -> list[tuple[BackupInfo, str]]:

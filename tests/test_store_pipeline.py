@@ -1,0 +1,243 @@
+"""The save path's writing ahead (issue 13 point 3): the new cache and its copy kept as the newest
+backup are written and fsynced to temp files on a thread while the bytes are validated, and put in
+place only after, the cache first.
+
+* Nothing is in place before validation passes; a save refused at any check leaves no temp file.
+* A loaded activity edited in place, however deep, is still written (or refused), never dropped.
+* A SIGKILL at any I/O step leaves the cache old or new, every backup whole, and never a kept
+  copy of a state that did not become the cache.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from healthcache import atomic, backup
+from healthcache.atomic import TEMP_PREFIX
+from healthcache.config import Paths
+from healthcache.errors import HealthcacheError, StorageError
+from healthcache.model.records import Activity, Cache
+from healthcache.store import Store, Transaction, load_file
+from tests import factories
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _temp_files(store: Store) -> list[str]:
+    return [
+        p.name
+        for d in (store.paths.tracking, store.paths.backups)
+        if d.exists()
+        for p in d.iterdir()
+        if p.name.startswith(TEMP_PREFIX)
+    ]
+
+
+def _with_new(cache: Cache, tag: str, n: int = 3) -> Cache:
+    extra = [
+        msgspec.structs.replace(a, id=f"garmin:{tag}{i}", source_ids={"garmin": f"{tag}{i}"})
+        for i, a in enumerate(factories.cache(n, start=5_000).activities)
+    ]
+    return msgspec.structs.replace(cache, activities=[*cache.activities, *extra])
+
+
+def test_a_loaded_activitys_raw_payload_edited_in_place_deep_down_is_written(
+    store: Store, seeded: Callable[[int], Cache]
+) -> None:
+    """Activity structs and their payload dicts are mutable: the very objects loaded, edited in
+    place, must be saved as edited (object identity proves nothing about content)."""
+    seeded(20)
+    with store.transaction() as tx:
+        act = tx.cache.activities[7]
+        act.raw["garmin"]["activityType"]["typeKey"] = "trail_running"  # two dicts deep in the payload
+        tx.cache.activities[3].raw["garmin"]["lapCount"] = 99
+        result = tx.save(tx.cache)  # the same objects, in the same order
+    assert result.changed
+    on_disk = load_file(store.paths.cache).cache
+    assert on_disk.activities[7].raw["garmin"]["activityType"]["typeKey"] == "trail_running"
+    assert on_disk.activities[3].raw["garmin"]["lapCount"] == 99
+    assert store.read().cache == on_disk
+    newest = backup.list_backups(store.paths.backups)[0]
+    assert newest.path.read_bytes() == store.paths.cache.read_bytes()
+
+
+def test_the_new_file_and_its_copy_are_written_while_the_bytes_are_validated(
+    store: Store, seeded: Callable[[int], Cache], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: validation, then the cache's write and fsync, then the copy's.  Now both temp files
+    are written and fsynced while validation runs, and nothing is in place until it has passed."""
+    seeded(50)
+    before = store.paths.cache.read_bytes()
+    synced: list[str] = []
+    both = threading.Event()
+    real_fsync, real_validate = atomic._fsync, Transaction._validate
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+        synced.append(name)
+        if sum(n.startswith(TEMP_PREFIX) for n in synced) >= 2:
+            both.set()
+
+    seen: dict[str, object] = {}
+
+    def validate(self: Transaction, data: bytes, final: Cache) -> set[str] | None:
+        # Waits for the two fsyncs (a thread does them); before the change nobody would.
+        seen["both_synced_during_validation"] = both.wait(timeout=20)
+        seen["cache_untouched"] = store.paths.cache.read_bytes() == before
+        seen["temp_files"] = sorted(_temp_files(store))
+        return real_validate(self, data, final)
+
+    monkeypatch.setattr(atomic, "_fsync", fsync)
+    monkeypatch.setattr(Transaction, "_validate", validate)
+    with store.transaction() as tx:
+        result = tx.save(_with_new(tx.cache, "v"))
+    assert seen["both_synced_during_validation"] is True
+    assert seen["cache_untouched"] is True
+    assert result.kept is not None
+    assert seen["temp_files"] == sorted(
+        [f"{TEMP_PREFIX}unified-cache.json.{os.getpid()}", f"{TEMP_PREFIX}{result.kept.name}.{os.getpid()}"]
+    )
+    assert result.kept is not None and result.kept.read_bytes() == store.paths.cache.read_bytes()
+    assert _temp_files(store) == []
+
+
+def test_a_save_refused_by_validation_leaves_no_temp_file_and_no_backup(
+    store: Store, seeded: Callable[[int], Cache]
+) -> None:
+    seeded(20)
+    before = store.paths.cache.read_bytes()
+    backups_before = sorted(p.name for p in store.paths.backups.iterdir())
+    with store.transaction() as tx, pytest.raises(HealthcacheError, match="does not match the schema"):
+        acts: list[Activity] = list(tx.cache.activities)
+        acts[4].distance_m = -5.0  # in place: only the encoded bytes show it
+        tx.save(_with_new(msgspec.structs.replace(tx.cache, activities=acts), "r"))
+    assert store.paths.cache.read_bytes() == before
+    assert sorted(p.name for p in store.paths.backups.iterdir()) == backups_before
+    assert _temp_files(store) == []
+
+
+def test_a_copy_that_cannot_be_kept_is_told_after_the_cache_was_saved(
+    store: Store, seeded: Callable[[int], Cache], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As when the copy was written after the cache: the cache is saved, the error says so."""
+    seeded(20)
+    real_write = atomic._write
+
+    def write(fd: int, data: bytes | memoryview) -> int:
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(f"{TEMP_PREFIX}unified-cache-"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(atomic, "_write", write)
+    with store.transaction() as tx, pytest.raises(StorageError) as err:
+        new = _with_new(tx.cache, "k")
+        tx.save(new)
+    monkeypatch.undo()
+    assert "The cache WAS saved" in str(err.value.safe)
+    assert err.value.path.parent == store.paths.backups
+    assert len(load_file(store.paths.cache).cache.activities) == 23
+    assert _temp_files(store) == []
+
+
+# ---- SIGKILL at every I/O step of a save --------------------------------------------------
+
+CHILD = """
+import os, signal, sys
+from datetime import UTC, datetime
+from pathlib import Path
+import msgspec
+from healthcache import atomic
+from healthcache.config import Paths
+from healthcache.store import Store
+from tests import factories
+
+home, kill_at = Path(sys.argv[1]), int(sys.argv[2])
+steps = 0
+
+def tick():
+    global steps
+    steps += 1
+    if steps == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def step(fn):
+    def wrapped(*args, **kwargs):
+        tick()
+        result = fn(*args, **kwargs)
+        tick()
+        return result
+    return wrapped
+
+atomic._write = step(os.write)
+atomic._fsync = step(os.fsync)
+atomic._replace = step(os.replace)
+os.unlink = step(os.unlink)
+os.link = step(os.link)
+store = Store(Paths.resolve(home), clock=lambda: datetime(2026, 2, 1, 6, tzinfo=UTC))
+with store.transaction() as tx:
+    extra = factories.cache(2, start=900).activities
+    extra = [msgspec.structs.replace(a, id=f"garmin:k{i}", source_ids={"garmin": f"k{i}"}) for i, a in enumerate(extra)]
+    tx.save(msgspec.structs.replace(tx.cache, activities=[*tx.cache.activities, *extra]))
+print("finished", steps, flush=True)
+"""
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_sigkill_at_every_step_of_a_save_leaves_old_or_new_and_no_copy_of_a_state_never_saved(home: Path) -> None:
+    store = Store(Paths.resolve(home))
+    with store.transaction() as tx:
+        tx.save(factories.cache(15))
+    with store.transaction() as tx:
+        tx.save(_with_new(tx.cache, "s", 2))  # the old state has its backup and the one before it too
+    old = store.paths.cache.read_bytes()
+    pristine = home.parent / "pristine"
+    shutil.copytree(home, pristine)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    kills = 0
+    new: bytes | None = None
+    for kill_at in range(1, 400):
+        shutil.rmtree(home)
+        shutil.copytree(pristine, home)
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, str(home), str(kill_at)], capture_output=True, text=True, env=env, cwd=ROOT
+        )
+        if proc.returncode == 0:
+            assert proc.stdout.startswith("finished")
+            new = store.paths.cache.read_bytes()
+            break
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        kills += 1
+        cache = store.paths.cache.read_bytes()
+        states = {_sha(old)[:12]}
+        if cache != old:
+            load_file(store.paths.cache)  # the new state, whole
+            states.add(_sha(cache)[:12])
+        infos = backup.list_backups(store.paths.backups)
+        for info in infos:
+            assert backup.file_sha256(info.path).startswith(info.digest), info.name
+        # The newest backup is a state that was the cache: never a copy of one that did not become it.
+        assert infos[0].digest in states, (kill_at, infos[0].name)
+        # The next transaction finds nothing lost outside healthcache, and a save goes through.
+        with Store(Paths.resolve(home)).transaction() as tx:
+            tx.save(_with_new(tx.cache, "after", 1))
+        assert _temp_files(store) == []
+    else:
+        pytest.fail("the child never finished")
+    assert new is not None and new != old
+    assert kills >= 12, kills
