@@ -11,7 +11,7 @@ from pathlib import Path
 
 import msgspec
 
-from healthcache import atomic, codec
+from healthcache import atomic
 from healthcache.config import Paths
 from healthcache.errors import CorruptInput, StorageError
 
@@ -55,6 +55,8 @@ def save(path: Path, value: object) -> None:
     under the same lock (``atomic.what_is_safe``).
     """
     try:
+        from healthcache import codec  # reading state needs only msgspec; the canonical form is codec's
+
         atomic.save_atomic(path, codec.encode_json(value))
     except StorageError as exc:
         raise exc.with_safe(atomic.what_is_safe(path, *describe(path))) from exc.cause
