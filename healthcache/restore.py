@@ -80,6 +80,16 @@ def newest_good_backup(paths: Paths, *, other_than: str | None = None) -> Path |
     return None
 
 
+def _why_no_latest(paths: Paths, current: str | None) -> str:
+    """Why ``--latest`` found nothing to go back to: no backup, only the cache as it is, or none readable."""
+    kept = backup.list_backups(paths.backups)
+    if not kept:
+        return f"no backup in {paths.backups} yet: one is kept at every save"
+    if current is not None and all(current.startswith(b.digest) for b in kept):
+        return f"nothing to restore: every backup in {paths.backups} holds the cache as it is now"
+    return f"no readable backup in {paths.backups} differs from the cache (healthcache verify --backups names them)"
+
+
 def resolve_backup(paths: Paths, name: str | None) -> Path:
     if name is None:
         try:
@@ -88,7 +98,7 @@ def resolve_backup(paths: Paths, name: str | None) -> Path:
             current = None
         found = newest_good_backup(paths, other_than=current)
         if found is None:
-            raise UsageError(f"no readable backup in {paths.backups}")
+            raise UsageError(_why_no_latest(paths, current))
         return found
     if Path(name).exists():  # a file named by its path (a backup, or a copy kept elsewhere)
         return Path(name)

@@ -189,3 +189,15 @@ def test_restore_takes_a_backup_as_diff_does_by_a_unique_prefix_of_its_stamp_or_
     ambiguous = run("restore", stamp[:4], "--dry-run")  # the year: every backup's
     assert ambiguous.exit_code == 2 and "matches" in ambiguous.output and oldest.name in ambiguous.output
     assert run("restore", "nonesuch", "--dry-run").exit_code == 2
+
+
+def test_restore_latest_says_why_there_is_nothing_to_go_back_to(
+    store: Store, seeded: Callable[[int], Cache], run: Run
+) -> None:
+    """Not "no readable backup" when the one backup is the cache itself (every save keeps its state)."""
+    none = run("restore", "--latest", "--dry-run")
+    assert none.exit_code == 2 and "no backup in" in none.output and "one is kept at every save" in none.output
+    seeded(2)  # one save: its state is kept as the newest backup, the same content as the cache
+    same = run("restore", "--latest", "--dry-run")
+    assert same.exit_code == 2 and "nothing to restore: every backup in" in same.output, same.output
+    assert "holds the cache as it is now" in same.output
