@@ -108,7 +108,8 @@ def test_sync_says_first_how_many_sources_were_asked_and_what_was_saved(home: Pa
     result = hc(home)("sync")
     lines = result.stdout.splitlines()
     assert lines[0] == "synced 0 of 2 sources (2 not set up): nothing new; nothing was written", result.output
-    assert len(lines) == 3 and all("not_configured" in line for line in lines[1:])
+    assert lines[1:] == [f"{s:<7} not set up; run healthcache auth {s} to add it" for s in ("garmin", "strava")]
+    assert "not_configured" not in result.stdout  # the JSON status name, not words for a person
 
 
 def test_sync_s_first_line_adds_up_what_each_source_did(ws: Workspace) -> None:
@@ -393,3 +394,13 @@ def test_no_python_repr_on_the_error_paths(home: Path, tmp_path: Path) -> None:
         result = run(*command)
         assert result.exit_code == 4, (command, result.output)
         _assert_no_repr(result, (*command, "corrupt cache"))
+
+
+def test_dupes_shows_its_starts_in_the_display_zone(home: Path) -> None:
+    """dupes lists each merged activity's start: a person reads it in the display zone, JSON keeps UTC."""
+    run = hc(home)
+    run("import", str(SAMPLES))
+    (home / "healthcache.toml").write_text('[display]\ntimezone = "America/Los_Angeles"\n')
+    text = run("dupes").stdout
+    assert "2024-05-05 22:02 PDT" in text and "2024-05-06T05:02:11Z" not in text, text
+    assert '"2024-05-06T05:02:11Z"' in run("dupes", "--json").stdout

@@ -55,7 +55,9 @@ def dupes(ctx: Ctx, explain: bool, near_misses: bool) -> None:
             for miss in misses:
                 lines.append(f"{miss.a} / {miss.b}  {miss.start_time}  " + "; ".join(miss.reasons))
             lines += _render_copies(copies)
-        return "\n".join(lines)
+        from healthcache.zone import display_zone, localise  # times as a person reads them (JSON stays UTC)
+
+        return localise("\n".join(lines), display_zone(store.config.display.timezone))
 
     ctx.emit(data, text)
 

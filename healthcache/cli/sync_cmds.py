@@ -25,8 +25,10 @@ def _sources(source: str) -> tuple[tuple[str, ...], bool]:
 
 
 def _render_step(step: Any) -> list[str]:
+    if step.status == "not_configured":  # its reason says so: "not set up; run healthcache auth ..."
+        return [f"{step.source:<7} {step.reason}"]
     head = f"{step.source:<7} {step.status:<14}"
-    if step.status in ("skipped", "not_configured"):
+    if step.status == "skipped":
         return [f"{head} {step.reason}"]
     line = (
         f"{head} {step.requests} requests  {step.seconds:.2f} s  seen {step.seen}  new {step.new}  "
