@@ -278,30 +278,13 @@ def _unique_keys(activities: list[Activity]) -> set[str] | None:
     return seen if len(seen) == total else None
 
 
-@dataclass
-class _Written:
-    """A save's new cache and its copy to keep, written ahead to temp files (``Transaction._write_ahead``)."""
-
-    sha: str
-    cache: atomic.Prepared
-    keep_path: Path
-    keep: atomic.Prepared | None
-    keep_error: OSError | None = None
-
-    def discard(self) -> None:
-        """Remove what is not (or not yet) in place; a file committed already stays."""
-        for prepared in (self.cache, self.keep):
-            if prepared is not None:
-                prepared.discard()
-
-
-def _discard(ahead: Callable[[], _Written]) -> None:
-    """Wait for the writing ahead and remove its temp files: the save will not happen."""
+def _discard(ahead: Callable[[], atomic.Prepared]) -> None:
+    """Wait for the writing ahead and remove its temp file: the save will not happen."""
     try:
-        written = ahead()
+        prepared = ahead()
     except BaseException:
         return  # it failed, and left no temp file
-    written.discard()
+    prepared.discard()
 
 
 class Store:
@@ -415,6 +398,7 @@ class Transaction:
         ``force_reason`` lets ``restore --force`` past the drop checks; the
         current file is still backed up first, so even that is reversible.
         """
+        paths = self.paths
         old = self.loaded
         new = self._canonical(msgspec.structs.replace(new, activities=sorted(new.activities, key=sort_key)))
         if not old.exists and self.corrupt is None and not (new.activities or new.tombstones or new.links):
@@ -431,9 +415,9 @@ class Transaction:
         violations = self._guard(new)
         if violations and force_reason is None:
             raise IntegrityRefused(guard.describe(violations), violations)
-        # The new file and its copy to keep as the newest backup are written and fsynced to temp
-        # files on a thread while the bytes are validated; they are put in place only after.
-        ahead = _in_background(partial(self._write_ahead, data, digest, now))
+        # The new file is written and fsynced to a temp file on a thread while its bytes are
+        # validated (``atomic.prepare``); it is put in place only after.
+        ahead = _in_background(partial(atomic.prepare, paths.cache, data))
         try:
             live = self._validate(data, final)
             backup_path = self._back_up_replaced(now)
@@ -445,7 +429,9 @@ class Transaction:
         replaced = old.sha256 if old.exists and self.corrupt is None and old.data else None
         compressed = backup.compress_in_background(old.data) if replaced else None
         lineage = self._next_lineage(dropped=bool(violations))
-        sha, kept = self._put_in_place(ahead())
+        ahead().commit()  # the temp file's write failing is raised here: nothing changed
+        sha = digest()
+        kept = self._keep(data, sha, now)
         index = self._write_index(final, data, sha, lineage, live)
         outside = self.outside
         # What was validated is what was written: ``final`` is what those bytes decode to.
@@ -479,47 +465,6 @@ class Transaction:
         return backup.make_backup(
             paths.cache, paths.backups, sha, _written_before(paths.cache, now), corrupt=self.corrupt is not None
         )
-
-    def _write_ahead(self, data: bytes, digest: Callable[[], str], when: datetime) -> _Written:
-        """On a thread: write the new cache, then its copy to keep as the newest backup, each to a
-        temp file beside its place, fsynced (``atomic.prepare``).  Nothing is in place yet.
-
-        A failure to write the cache's raises (and leaves no temp file); one to write the copy is
-        kept for ``_put_in_place`` to raise after the cache is in place, as a sequential save would.
-        """
-        cache = atomic.prepare(self.paths.cache, data)
-        try:
-            sha = digest()
-            keep_path = self.paths.backups / backup.backup_name(when, sha)
-            mode = atomic.existing_mode(self.paths.cache)  # what the new cache gets: the old one's
-            try:
-                return _Written(sha, cache, keep_path, backup.prepare_backup(self.paths.backups, data, sha, when, mode))
-            except OSError as exc:
-                return _Written(sha, cache, keep_path, None, exc)
-        except BaseException:
-            cache.discard()
-            raise
-
-    def _put_in_place(self, written: _Written) -> tuple[str, Path]:
-        """Rename the new cache into place, then its copy as the newest backup (``_keep``'s order)."""
-        try:
-            written.cache.commit()
-        except BaseException:
-            written.discard()
-            raise
-        newest = backup.list_backups(self.paths.backups)[:1]
-        if newest and written.sha.startswith(newest[0].digest):
-            written.discard()  # the newest backup is this very state already
-            return written.sha, newest[0].path
-        try:
-            if written.keep is None:
-                raise written.keep_error or OSError("the backup copy was not written")
-            written.keep.commit()
-        except OSError as exc:
-            written.discard()
-            err = backup.backup_failed(written.keep_path, exc)
-            raise err from err.cause
-        return written.sha, written.keep_path
 
     def _next_lineage(self, *, dropped: bool) -> str:
         """Carry the lineage through a save that keeps every record key; renew it otherwise."""
