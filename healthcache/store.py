@@ -637,7 +637,11 @@ class Transaction:
                     return None  # out of the loaded order
                 if j is None:  # not from the loaded file: the run ends where it is
                     element = _element(act)
-                    at = data.find(element, p + 2, end) - 2
+                    # Past the last loaded activity (an addition of the latest) the run ends where the
+                    # loaded list did: look there first, then search.
+                    at = p + old_end - q if k == len(old_acts) else p
+                    if not data.startswith(element, at + 2):
+                        at = data.find(element, p + 2, end) - 2
                     if at < p or not run(at) or not data.startswith(_OPEN[-2:] if at == first - 2 else _SEP, at):
                         return None
                     q += at - p
