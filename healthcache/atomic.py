@@ -130,9 +130,12 @@ class Prepared:
     existed: bool
     safe: str | None = None
 
-    def commit(self) -> None:
+    def commit(self, *, release: Callable[[Path], None] | None = None) -> None:
+        """Put the file in place.  ``release`` disposes of the link kept to the old bytes once the
+        rename is durable (default: remove it now); freeing a big file's blocks takes a while,
+        which a caller may spend on other work (it must see the link removed before it returns)."""
         try:
-            _put_in_place(self.tmp, self.path)
+            _put_in_place(self.tmp, self.path, release or _remove)
         except StorageError:
             raise
         except OSError as exc:
@@ -188,7 +191,12 @@ def _write_temp(path: Path, data: bytes, mode: int | None) -> Path:
     return tmp
 
 
-def _put_in_place(tmp: Path, path: Path) -> None:
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _put_in_place(tmp: Path, path: Path, release: Callable[[Path], None] = _remove) -> None:
     folder = path.parent
     old_link: Path | None = None
     try:
@@ -215,8 +223,7 @@ def _put_in_place(tmp: Path, path: Path) -> None:
         raise
     finally:
         if old_link is not None:
-            with contextlib.suppress(FileNotFoundError):
-                old_link.unlink()
+            release(old_link)
 
 
 def _link_old(path: Path, folder: Path) -> Path | None:

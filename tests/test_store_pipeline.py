@@ -111,6 +111,27 @@ def test_the_new_file_is_written_and_fsynced_while_its_bytes_are_validated(
     assert _temp_files(store) == []
 
 
+def test_the_replaced_files_blocks_are_freed_beside_the_rest_of_the_save(
+    store: Store, seeded: Callable[[int], Cache], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The link kept to the old bytes until the rename is durable is removed on a thread (freeing a
+    big file's blocks is mostly waiting), and is gone when the save returns."""
+    seeded(30)
+    removed: list[tuple[str, bool]] = []
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self.name == f"{TEMP_PREFIX}unified-cache.json.{os.getpid()}.old" and self.exists():
+            removed.append((self.name, threading.current_thread() is threading.main_thread()))
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    with store.transaction() as tx:
+        tx.save(_with_new(tx.cache, "u"))
+        assert _temp_files(store) == []
+    assert removed == [(f"{TEMP_PREFIX}unified-cache.json.{os.getpid()}.old", False)]
+
+
 def test_a_save_refused_by_validation_leaves_no_temp_file_and_no_backup(
     store: Store, seeded: Callable[[int], Cache]
 ) -> None:
