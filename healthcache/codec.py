@@ -158,32 +158,43 @@ def decode(data: bytes, path: Path, *, trusted: bool = False, invariants: bool =
     ``trusted`` means the caller knows these are bytes we wrote (their hash is the
     one recorded at our last save), so the duplicate-key proof can be skipped.
     """
+    cache = parse(data, path)
+    if not trusted:
+        prove(cache, data, path, invariants=invariants)
+    return cache
+
+
+def parse(data: bytes, path: Path) -> Cache:
+    """The typed parse alone (older schemas migrated): ``decode`` without ``prove``."""
     if not data or data.isspace():
         raise CorruptInput(path, "file is empty")
     try:
-        cache = _decoder.decode(data)
+        return _decoder.decode(data)
     except msgspec.ValidationError as exc:
-        cache = _migrate(data, path, exc)
+        return _migrate(data, path, exc)
     except msgspec.DecodeError as exc:
         raise CorruptInput(path, f"not valid JSON: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise CorruptInput(path, f"not valid UTF-8 at byte {exc.start}") from exc
     except RecursionError as exc:
         raise CorruptInput(path, "JSON nested too deeply") from exc
-    if not trusted:
-        canonical = encode(cache)
-        if canonical != data:
-            # Not our canonical bytes: hand-edited or written by another tool.  Only
-            # the exact parser can tell whether a key was given twice.
-            strict_json(data, path)
-        if _TOO_DEEP.search(canonical):
-            raise CorruptInput(path, f"JSON nested more than {MAX_DEPTH} levels deep")
-    # Trusted bytes are exactly what a save validated, invariants included.
-    problems = hard_invariants(cache) if invariants and not trusted else []
+
+
+def prove(cache: Cache, data: bytes, path: Path, *, invariants: bool = True) -> None:
+    """What a parse does not prove of bytes not known as healthcache's own: no key given twice,
+    no nesting deeper than ``MAX_DEPTH`` and (``invariants``) the hard invariants.  Trusted
+    bytes are exactly what a save validated, invariants included."""
+    canonical = encode(cache)
+    if canonical != data:
+        # Not our canonical bytes: hand-edited or written by another tool.  Only
+        # the exact parser can tell whether a key was given twice.
+        strict_json(data, path)
+    if _TOO_DEEP.search(canonical):
+        raise CorruptInput(path, f"JSON nested more than {MAX_DEPTH} levels deep")
+    problems = hard_invariants(cache) if invariants else []
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise CorruptInput(path, problems[0] + more)
-    return cache
 
 
 def hard_invariants(cache: Cache) -> list[str]:

@@ -180,10 +180,14 @@ def load_file(path: Path, *, index: CacheIndex | None = None, clock: Callable[[]
         return Loaded(cache=empty_cache(GENERATOR, utc_iso(clock())), exists=False)
     except IsADirectoryError as exc:
         raise CorruptInput(path, "is a folder, not a cache file") from exc
-    sha = hashlib.sha256(data).hexdigest()
-    trusted = index is not None and index.sha256 == sha
+    # Hashed on a thread (hashlib releases the GIL) while the bytes are parsed; only then is it
+    # known whether they are the ones last saved (the index's) or need the full proof.
+    digest = _in_background(partial(_sha256, data))
     with codec.gc_paused():
-        cache = codec.decode(data, path, trusted=trusted)
+        cache = codec.parse(data, path)
+        sha = digest()
+        if index is None or index.sha256 != sha:
+            codec.prove(cache, data, path)
         _settle()
     return Loaded(cache=cache, exists=True, sha256=sha, size=len(data), data=data, index=index)
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from healthcache import atomic, backup
+from healthcache import atomic, backup, codec
+from healthcache import store as store_module
 from healthcache.atomic import TEMP_PREFIX
 from healthcache.config import Paths
 from healthcache.errors import HealthcacheError, StorageError
@@ -130,6 +131,36 @@ def test_the_replaced_files_blocks_are_freed_beside_the_rest_of_the_save(
         tx.save(_with_new(tx.cache, "u"))
         assert _temp_files(store) == []
     assert removed == [(f"{TEMP_PREFIX}unified-cache.json.{os.getpid()}.old", False)]
+
+
+def test_the_loaded_bytes_are_hashed_beside_their_parse(
+    store: Store, seeded: Callable[[int], Cache], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: hash, then parse.  Now the hash runs on a thread while the bytes are parsed; the
+    trust decision (the index's hash) waits for it, so a file not known as ours is still proven."""
+    seeded(30)
+    hashing = threading.Event()
+    on_main: list[bool] = []
+
+    def sha(data: bytes) -> str:
+        on_main.append(threading.current_thread() is threading.main_thread())
+        hashing.set()
+        return hashlib.sha256(data).hexdigest()
+
+    overlapped: list[bool] = []
+    real_decoder = codec._decoder
+
+    class Decoder:
+        def decode(self, data: bytes) -> Cache:
+            overlapped.append(hashing.wait(timeout=20))
+            return real_decoder.decode(data)
+
+    monkeypatch.setattr(store_module, "_sha256", sha, raising=False)
+    monkeypatch.setattr(codec, "_decoder", Decoder())
+    loaded = store.read()
+    assert on_main == [False] and overlapped == [True]
+    assert loaded.sha256 == hashlib.sha256(store.paths.cache.read_bytes()).hexdigest()
+    assert loaded.index is not None and loaded.index.sha256 == loaded.sha256
 
 
 def test_a_save_refused_by_validation_leaves_no_temp_file_and_no_backup(
