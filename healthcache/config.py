@@ -17,7 +17,6 @@ its user after the fact (e.g. a retention count that only fails after a save).
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import re
 import tomllib
@@ -510,6 +509,8 @@ def _toml(value: Any) -> str:
     """A value as the user wrote it (strings quoted, like TOML)."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    import json  # only to quote a value in a message
+
     try:
         return json.dumps(value, ensure_ascii=False)
     except TypeError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -448,6 +447,8 @@ _RUN: ContextVar[_Run | None] = ContextVar("healthcache_run", default=None)
 
 
 def _dumps(data: Any) -> str:
+    import json  # only for --json output
+
     return json.dumps(data, indent=2, default=str)
 
 

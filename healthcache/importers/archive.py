@@ -17,13 +17,15 @@ from __future__ import annotations
 import io
 import re
 import stat
-import zipfile
 import zlib
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import msgspec
 
 from healthcache.importers.base import MIB, ImportFailed, Limits
+
+if TYPE_CHECKING:  # deciding on files opens no archive: zipfile loads with the first one
+    import zipfile
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -47,6 +49,8 @@ class Member(msgspec.Struct, frozen=True):
 
 
 def open_zip(source: str | IO[bytes]) -> zipfile.ZipFile:
+    import zipfile
+
     try:
         return zipfile.ZipFile(source)
     except zipfile.BadZipFile as exc:
@@ -85,6 +89,8 @@ def checked_members(zf: zipfile.ZipFile, limits: Limits) -> list[Member]:
 
 
 def read_member(zf: zipfile.ZipFile, member: Member, limits: Limits) -> bytes:
+    import zipfile
+
     """A member's bytes; a compressed one may inflate to ``max_inflated_bytes`` at most."""
     if member.info.flag_bits & 0x1:
         raise ImportFailed("the member is encrypted")

@@ -32,7 +32,6 @@ import functools
 import hashlib
 import os
 import time
-import zipfile
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import IO, TYPE_CHECKING
@@ -58,6 +57,8 @@ from healthcache.importers.report import FileResult, ImportReport, Outcome
 from healthcache.importers.walk import Item, file_item, members, walk
 
 if TYPE_CHECKING:  # a run with nothing new reads no file: decoding, merge and the store load on use
+    import zipfile
+
     from healthcache.importers.decode import Decoded
     from healthcache.model.records import SourceRecord
     from healthcache.store import SaveResult, Store, Transaction
@@ -65,8 +66,6 @@ if TYPE_CHECKING:  # a run with nothing new reads no file: decoding, merge and t
 __all__ = ["FileResult", "ImportReport", "run_import", "walk"]
 
 _COUNTED = ("imported", "skipped", "unchanged", "failed")
-# Member read errors that mean a damaged archive rather than a bad file inside it.
-_CORRUPT = (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError)
 
 
 class _Archive(msgspec.Struct):
@@ -507,7 +506,12 @@ def _members(run: _Run, arc: _Archive, found: Sequence[archive.Member], prefix: 
 
 
 def _read_member(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> None:
+    import zipfile  # loaded already: an archive is open
+
     from healthcache.importers.decode import Task, poolable
+
+    # Member read errors that mean a damaged archive rather than a bad file inside it.
+    corrupt = (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError)
 
     def done(line: FileResult, reason: str | None = None, ex: Extracted | None = None, *, now: bool = False) -> None:
         status = line.status if line.status != "unchanged" else "skipped"
@@ -546,7 +550,7 @@ def _read_member(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> N
     except NotAnActivity as exc:
         done(FileResult(path=item.label, status="skipped", reason=exc.reason, member=True), exc.reason)
         return
-    except _CORRUPT as exc:
+    except corrupt as exc:
         line = FileResult(path=item.label, status="failed", reason=f"corrupt archive member: {exc}", member=True)
         done(line, str(exc))
         return

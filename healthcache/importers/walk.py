@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import msgspec
 
 from healthcache.importers import archive
 from healthcache.importers.manifest import path_key
+
+if TYPE_CHECKING:
+    import zipfile
 
 
 class Item(msgspec.Struct, frozen=True, kw_only=True):
