@@ -108,6 +108,9 @@ class _Run(msgspec.Struct):
         touch: bool = False,
     ) -> None:
         """Record an outcome (``record``) in input order: after every decode queued before it."""
+        if self.decoder.idle:  # nothing queued before it (every unchanged file of a day with nothing new)
+            self.record(item, line, entry, group=group, arc=arc, ex=ex, touch=touch)
+            return
         self.decoder.later(lambda: self.record(item, line, entry, group=group, arc=arc, ex=ex, touch=touch))
 
     def before(self, sha: str | None = None) -> None:
@@ -268,7 +271,8 @@ def _read_all(run: _Run, found: list[tuple[str, os.stat_result]]) -> None:
 
 def _advance(run: _Run, label: str) -> None:
     """One more file or member finished: told once its outcome is recorded (after its decode)."""
-    run.decoder.later(lambda: run.tracker.advance(1, label))
+    if run.tracker is not prog.SILENT:  # nobody listens under --quiet, --json or in the daily job
+        run.decoder.later(lambda: run.tracker.advance(1, label))
 
 
 def _unreadable(run: _Run, missing: list[str], odd: list[tuple[str, str, bool]]) -> None:
