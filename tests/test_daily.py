@@ -313,4 +313,6 @@ def test_readme_shows_the_report_run_prints() -> None:
         ],
         seconds=5.71,
     )
-    assert block.group(1) == render_run(example) + "\n"
+    from healthcache.zone import localise
+
+    assert block.group(1) == localise(render_run(example), UTC) + "\n"  # as `run` shows it, in UTC
