@@ -22,17 +22,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from healthcache import GENERATOR, atomic, backup, codec, guard, state
+from healthcache import GENERATOR, atomic, state
 from healthcache.cacheindex import CacheIndex, lineage_of, new_lineage, newest_tombstones, read_index
 from healthcache.config import Config, Paths
 from healthcache.errors import CorruptInput, HealthcacheError, IntegrityRefused
 from healthcache.lock import write_lock
 from healthcache.model.records import Activity, Cache, Link, Tombstone, empty_cache, record_keys, sort_key
 from healthcache.timeutil import now_utc, utc_iso
+
+if TYPE_CHECKING:  # a command that never saves (a day with nothing new) loads none of them
+    from healthcache import backup, guard
 
 
 class _Extras(msgspec.Struct, kw_only=True):
@@ -103,6 +106,8 @@ class OutsideEditRefused(IntegrityRefused):
 
 def outside_edit(paths: Paths, loaded: Loaded, index: CacheIndex | None) -> OutsideEdit | None:
     """Compare a file that is not the one last saved with the last saved state (its newest backup)."""
+    from healthcache import backup, guard
+
     if not loaded.exists or loaded.sha256 is None or (index is not None and index.sha256 == loaded.sha256):
         return None
     since = index.updated_at if index is not None else None
@@ -144,6 +149,8 @@ class SaveResult:
 
 
 def read_baseline(paths: Paths) -> guard.Baseline | None:
+    from healthcache import guard
+
     try:
         data = paths.baseline.read_bytes()
     except FileNotFoundError:
@@ -174,6 +181,8 @@ def _settle() -> None:
 
 def load_file(path: Path, *, index: CacheIndex | None = None, clock: Callable[[], datetime] = now_utc) -> Loaded:
     """Read and validate a cache (or backup, plain or compressed) file; a missing file is an empty cache."""
+    from healthcache import backup, codec
+
     try:
         data = backup.read_bytes(path)
     except FileNotFoundError:
@@ -253,12 +262,16 @@ def _activities_region(data: bytes) -> tuple[int, int] | None:
 
 def _element(act: Activity) -> bytes:
     """One activity's bytes in the canonical activities list (after its two bytes of separator)."""
+    from healthcache import codec
+
     return b"    " + msgspec.json.format(codec.encode_compact(act), indent=2).replace(b"\n", b"\n    ")
 
 
 def _same_but_header(data: bytes, old: Loaded, new: Cache) -> bool:
     """Whether ``data`` (``new`` with this save's header) is the loaded file's bytes but for the
     header's time and generator: then the save changes nothing.  Compared in place, no copy."""
+    from healthcache import codec
+
     body = _OPEN[:-2]  # the body starts at the activities key
     i, j = data.find(body), old.data.find(body)
     if i < 0 or j < 0 or len(data) - i != len(old.data) - j:
@@ -357,6 +370,8 @@ class Store:
         """
         # A loaded cache is millions of long-lived objects; letting the collector
         # walk them on every allocation would cost more than the work itself.
+        from healthcache import codec
+
         with write_lock(self.paths.lock, timeout=lock_timeout, on_wait=on_wait), codec.gc_paused():
             for folder in (self.paths.tracking, self.paths.sync_state, self.paths.backups, self.paths.credentials):
                 atomic.sweep_temp_files(folder)
@@ -418,6 +433,8 @@ class Transaction:
 
     def check(self, new: Cache) -> list[guard.Violation]:
         """What the guard would say about saving ``new`` (for dry runs)."""
+        from healthcache import guard
+
         old = None if self.corrupt is not None else self.loaded.cache
         return guard.check(old, new, read_baseline(self.paths))
 
@@ -427,6 +444,8 @@ class Transaction:
         ``force_reason`` lets ``restore --force`` past the drop checks; the
         current file is still backed up first, so even that is reversible.
         """
+        from healthcache import backup, codec, guard
+
         paths = self.paths
         old = self.loaded
         new = self._canonical(msgspec.structs.replace(new, activities=sorted(new.activities, key=sort_key)))
@@ -488,6 +507,8 @@ class Transaction:
 
     def _back_up_replaced(self, now: datetime) -> Path | None:
         """The backup of the file this save replaces, made now (a link) if it is not kept yet."""
+        from healthcache import backup
+
         old, paths = self.loaded, self.paths
         if not old.exists or not paths.cache.exists():
             return None
@@ -516,6 +537,8 @@ class Transaction:
         A copy, not a link: a script that rewrites the cache in place must not
         rewrite its backup too.
         """
+        from healthcache import backup
+
         newest = backup.list_backups(self.paths.backups)[:1]
         if newest and sha.startswith(newest[0].digest):
             return newest[0].path
@@ -554,6 +577,8 @@ class Transaction:
         Activities taken unchanged from the loaded file are canonical already;
         only the others take the round trip, which also validates them early.
         """
+        from healthcache import codec
+
         loaded = self._positions()
         for act in new.activities:
             # The cache root, its list and the activity itself sit above the raw payloads.
@@ -580,6 +605,8 @@ class Transaction:
         tombstone's key leaves the tombstones, any activity may answer for it:
         then the whole check runs.
         """
+        from healthcache import guard
+
         old = self.loaded.cache
         if self.corrupt is not None:
             return self.check(new)
@@ -609,6 +636,8 @@ class Transaction:
         healthcache's own is not relied on: then the whole file is decoded.
         Returns every record key the activities hold, when it collected them.
         """
+        from healthcache import codec
+
         live = None
         try:
             fresh = self._fresh_activities(data, final)
@@ -642,6 +671,8 @@ class Transaction:
         its bytes (not known to be healthcache's own).  The file without its
         activities (header, tombstones, links) is decoded as well.
         """
+        from healthcache import codec
+
         old = self.loaded
         if self.corrupt is not None or old.index is None or old.index.sha256 != old.sha256:
             return None
@@ -708,6 +739,8 @@ class Transaction:
     def _write_index(
         self, cache: Cache, data: bytes, sha: str, lineage: str, keys: set[str] | None = None
     ) -> CacheIndex:
+        from healthcache import guard
+
         st = self.paths.cache.stat()
         live, per_source = guard.live_and_known_counts(cache, keys)
         total = sum(per_source.values())
@@ -733,6 +766,8 @@ class Transaction:
 
     def _prune(self, replaced: str | None = None, compressed: Callable[[], bytes | None] | None = None) -> None:
         """Apply retention and compress all but the newest backup; ``compressed`` is the replaced state's."""
+
+        from healthcache import backup
 
         def blob_for(info: backup.BackupInfo) -> bytes | None:
             if compressed is not None and replaced is not None and replaced.startswith(info.digest):

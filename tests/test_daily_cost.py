@@ -38,13 +38,21 @@ NOT_NEEDED = (
     "logging",  # the clients' logs are quieted only when a sync will talk to them
     "healthcache.zone",  # a quiet run shows no time, and decodes nothing that needs a zone
     "zoneinfo",
+    "healthcache.codec",  # nothing is saved: the store's writing half stays unloaded
+    "healthcache.backup",
+    "healthcache.guard",
+    "zstandard",
+    "zipfile",  # no archive is opened
+    "json",  # nothing is printed as JSON (the run is --quiet)
 )
 
 PROBE = """
-import json, sys
+import sys
 from healthcache.cli import main
 code = main(["run", "--quiet", "--home", sys.argv[1]])
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+loaded = sorted(sys.modules)
+import json
+print(json.dumps({"code": code, "modules": loaded}))
 """
 
 

@@ -8,7 +8,6 @@ mode 0600 even when the file already exists with looser bits.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -63,6 +62,8 @@ def write_secret(paths: Paths, path: Path, data: bytes) -> None:
 
 
 def write_json_secret(paths: Paths, path: Path, value: Any) -> None:
+    import json  # a token file is read and written when a source is used, not to see whether it is set up
+
     write_secret(paths, path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
 
 
@@ -75,6 +76,8 @@ def read_text(path: Path) -> str | None:
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
+    import json
+
     text = read_text(path)
     if text is None:
         return None
