@@ -4,7 +4,7 @@ In one run:
 
 * the codecs on the cache's bytes: zstd (levels 1, 3, 9; the ``zstandard``
   binding) beside gzip and lzma from the standard library: ratio, compress
-  and decompress time (healthcache uses zstd level 3);
+  and decompress time (healthcache uses zstd level 1: backup.ZSTD_LEVEL);
 * a full default retention set (10 last, 7 daily, 4 weekly, 12 monthly),
   written by real saves spread over 14 months, each adding a few activities:
   its disk use as stored (all but the newest compressed) beside the same
