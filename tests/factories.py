@@ -6,6 +6,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from healthcache.model.records import SCHEMA_VERSION, Activity, Cache, HRSplit
 from healthcache.timeutil import utc_iso
 
@@ -85,3 +87,12 @@ def activity(i: int, *, seed: int = 0, hr: bool = True, source: str = "garmin") 
 def cache(n: int, *, seed: int = 0, start: int = 0) -> Cache:
     acts = [activity(i, seed=seed) for i in range(start, start + n)]
     return Cache(schema_version=SCHEMA_VERSION, generator="tests", updated_at=utc_iso(T0), activities=acts)
+
+
+def with_new(cache_: Cache, tag: str, n: int = 3, *, start: int = 5_000) -> Cache:
+    """``cache_`` plus ``n`` new activities whose ids (``garmin:{tag}{i}``) no other call with another tag makes."""
+    extra = [
+        msgspec.structs.replace(a, id=f"garmin:{tag}{i}", source_ids={"garmin": f"{tag}{i}"})
+        for i, a in enumerate(cache(n, start=start).activities)
+    ]
+    return msgspec.structs.replace(cache_, activities=[*cache_.activities, *extra])

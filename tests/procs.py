@@ -12,6 +12,37 @@ from healthcache.model.records import Cache
 from healthcache.store import Store
 from tests import factories
 
+# The prelude of a crash test's child script: ``kill_at`` (argv[2]) is the I/O step at which it SIGKILLs
+# itself, counting before and after each write, fsync, rename, unlink and link that healthcache makes.
+KILL_AT_IO_STEP = """
+import os, signal, sys
+
+kill_at = int(sys.argv[2])
+steps = 0
+
+def tick():
+    global steps
+    steps += 1
+    if steps == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def step(fn):
+    def wrapped(*args, **kwargs):
+        tick()
+        result = fn(*args, **kwargs)
+        tick()  # the step took effect; the next has not begun
+        return result
+    return wrapped
+
+from healthcache import atomic
+
+atomic._write = step(os.write)
+atomic._fsync = step(os.fsync)
+atomic._replace = step(os.replace)
+os.unlink = step(os.unlink)
+os.link = step(os.link)
+"""
+
 
 def version(k: int) -> Cache:
     """The k-th content of the crash test: k+1 activities, so each save adds one."""

@@ -25,6 +25,7 @@ from healthcache.model.records import Cache
 from healthcache.store import Store, load_file
 from tests import factories
 from tests.conftest import Run
+from tests.procs import KILL_AT_IO_STEP
 
 ROOT = Path(__file__).resolve().parents[1]
 KEEP_ALL = RetentionPolicy(keep_last=100, keep_daily=0, keep_weekly=0, keep_monthly=0)
@@ -217,37 +218,18 @@ def test_report_reads_compressed_backups(home: Path) -> None:
 
 # The child: compress the backups of a folder (a prune), SIGKILLing itself at I/O step ``kill_at``
 # (before or after each write, fsync, rename, unlink and link). It imports only what it runs.
-CHILD = """
-import os, signal, sys
+CHILD = (
+    KILL_AT_IO_STEP
+    + """
 from pathlib import Path
-from healthcache import atomic, backup
+from healthcache import backup
 from healthcache.config import RetentionPolicy
 
-folder, kill_at = Path(sys.argv[1]), int(sys.argv[2])
-steps = 0
-
-def tick():
-    global steps
-    steps += 1
-    if steps == kill_at:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-def step(fn):
-    def wrapped(*args, **kwargs):
-        tick()
-        result = fn(*args, **kwargs)
-        tick()  # the step took effect; the next has not begun
-        return result
-    return wrapped
-
-atomic._write = step(os.write)
-atomic._fsync = step(os.fsync)
-atomic._replace = step(os.replace)
-os.unlink = step(os.unlink)
-os.link = step(os.link)
+folder = Path(sys.argv[1])
 backup.prune(folder, RetentionPolicy(keep_last=100, keep_daily=0, keep_weekly=0, keep_monthly=0))
 print("finished", steps, flush=True)
 """
+)
 
 
 def test_sigkill_at_every_step_of_compression_loses_no_backup(home: Path) -> None:

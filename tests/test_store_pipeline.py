@@ -32,6 +32,7 @@ from healthcache.errors import HealthcacheError, StorageError
 from healthcache.model.records import Activity, Cache
 from healthcache.store import Store, Transaction, load_file
 from tests import factories
+from tests.procs import KILL_AT_IO_STEP
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,14 +45,6 @@ def _temp_files(store: Store) -> list[str]:
         for p in d.iterdir()
         if p.name.startswith(TEMP_PREFIX)
     ]
-
-
-def _with_new(cache: Cache, tag: str, n: int = 3) -> Cache:
-    extra = [
-        msgspec.structs.replace(a, id=f"garmin:{tag}{i}", source_ids={"garmin": f"{tag}{i}"})
-        for i, a in enumerate(factories.cache(n, start=5_000).activities)
-    ]
-    return msgspec.structs.replace(cache, activities=[*cache.activities, *extra])
 
 
 def test_a_loaded_activitys_raw_payload_edited_in_place_deep_down_is_written(
@@ -101,7 +94,7 @@ def test_the_new_file_is_written_and_fsynced_while_its_bytes_are_validated(
     monkeypatch.setattr(atomic, "_fsync", fsync)
     monkeypatch.setattr(Transaction, "_validate", validate)
     with store.transaction() as tx:
-        result = tx.save(_with_new(tx.cache, "v"))
+        result = tx.save(factories.with_new(tx.cache, "v"))
     assert seen == {
         "synced_during_validation": True,
         "cache_untouched": True,
@@ -128,7 +121,7 @@ def test_the_replaced_files_blocks_are_freed_beside_the_rest_of_the_save(
 
     monkeypatch.setattr(Path, "unlink", unlink)
     with store.transaction() as tx:
-        tx.save(_with_new(tx.cache, "u"))
+        tx.save(factories.with_new(tx.cache, "u"))
         assert _temp_files(store) == []
     assert removed == [(f"{TEMP_PREFIX}unified-cache.json.{os.getpid()}.old", False)]
 
@@ -172,7 +165,7 @@ def test_a_save_refused_by_validation_leaves_no_temp_file_and_no_backup(
     with store.transaction() as tx, pytest.raises(HealthcacheError, match="does not match the schema"):
         acts: list[Activity] = list(tx.cache.activities)
         acts[4].distance_m = -5.0  # in place: only the encoded bytes show it
-        tx.save(_with_new(msgspec.structs.replace(tx.cache, activities=acts), "r"))
+        tx.save(factories.with_new(msgspec.structs.replace(tx.cache, activities=acts), "r"))
     assert store.paths.cache.read_bytes() == before
     assert sorted(p.name for p in store.paths.backups.iterdir()) == backups_before
     assert _temp_files(store) == []
@@ -192,7 +185,7 @@ def test_a_copy_that_cannot_be_kept_is_told_after_the_cache_was_saved(
 
     monkeypatch.setattr(atomic, "_write", write)
     with store.transaction() as tx, pytest.raises(StorageError) as err:
-        new = _with_new(tx.cache, "k")
+        new = factories.with_new(tx.cache, "k")
         tx.save(new)
     monkeypatch.undo()
     assert "The cache WAS saved" in str(err.value.safe)
@@ -203,45 +196,22 @@ def test_a_copy_that_cannot_be_kept_is_told_after_the_cache_was_saved(
 
 # ---- SIGKILL at every I/O step of a save --------------------------------------------------
 
-CHILD = """
-import os, signal, sys
+CHILD = (
+    KILL_AT_IO_STEP
+    + """
 from datetime import UTC, datetime
 from pathlib import Path
-import msgspec
-from healthcache import atomic
 from healthcache.config import Paths
 from healthcache.store import Store
 from tests import factories
 
-home, kill_at = Path(sys.argv[1]), int(sys.argv[2])
-steps = 0
-
-def tick():
-    global steps
-    steps += 1
-    if steps == kill_at:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-def step(fn):
-    def wrapped(*args, **kwargs):
-        tick()
-        result = fn(*args, **kwargs)
-        tick()
-        return result
-    return wrapped
-
-atomic._write = step(os.write)
-atomic._fsync = step(os.fsync)
-atomic._replace = step(os.replace)
-os.unlink = step(os.unlink)
-os.link = step(os.link)
+home = Path(sys.argv[1])
 store = Store(Paths.resolve(home), clock=lambda: datetime(2026, 2, 1, 6, tzinfo=UTC))
 with store.transaction() as tx:
-    extra = factories.cache(2, start=900).activities
-    extra = [msgspec.structs.replace(a, id=f"garmin:k{i}", source_ids={"garmin": f"k{i}"}) for i, a in enumerate(extra)]
-    tx.save(msgspec.structs.replace(tx.cache, activities=[*tx.cache.activities, *extra]))
+    tx.save(factories.with_new(tx.cache, "k", 2, start=900))
 print("finished", steps, flush=True)
 """
+)
 
 
 def _sha(data: bytes) -> str:
@@ -253,7 +223,7 @@ def test_sigkill_at_every_step_of_a_save_leaves_old_or_new_and_no_copy_of_a_stat
     with store.transaction() as tx:
         tx.save(factories.cache(15))
     with store.transaction() as tx:
-        tx.save(_with_new(tx.cache, "s", 2))  # the old state has its backup and the one before it too
+        tx.save(factories.with_new(tx.cache, "s", 2))  # the old state has its backup and the one before it too
     old = store.paths.cache.read_bytes()
     pristine = home.parent / "pristine"
     shutil.copytree(home, pristine)
@@ -284,7 +254,7 @@ def test_sigkill_at_every_step_of_a_save_leaves_old_or_new_and_no_copy_of_a_stat
         assert infos[0].digest in states, (kill_at, infos[0].name)
         # The next transaction finds nothing lost outside healthcache, and a save goes through.
         with Store(Paths.resolve(home)).transaction() as tx:
-            tx.save(_with_new(tx.cache, "after", 1))
+            tx.save(factories.with_new(tx.cache, "after", 1))
         assert _temp_files(store) == []
     else:
         pytest.fail("the child never finished")

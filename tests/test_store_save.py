@@ -38,14 +38,6 @@ class _CountingDecoder:
         return self.real.decode(data)
 
 
-def _with_new(cache: Cache, k: int, n: int = 5) -> Cache:
-    extra = [
-        msgspec.structs.replace(a, id=f"garmin:n{k}-{i}", source_ids={"garmin": f"n{k}-{i}"})
-        for i, a in enumerate(factories.cache(n, start=10_000).activities)
-    ]
-    return msgspec.structs.replace(cache, activities=[*cache.activities, *extra])
-
-
 def test_a_save_adding_activities_decodes_only_them_and_the_header(
     store: Store, seeded: Callable[[int], Cache], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -54,7 +46,7 @@ def test_a_save_adding_activities_decodes_only_them_and_the_header(
     counter = _CountingDecoder()
     with store.transaction() as tx:
         monkeypatch.setattr(codec, "_decoder", counter)  # after the load: count the save alone
-        assert tx.save(_with_new(tx.cache, 1)).changed
+        assert tx.save(factories.with_new(tx.cache, "n1-", 5, start=10_000)).changed
     written = store.paths.cache.read_bytes()
     assert len(written) > size
     # Before: the whole file was decoded again (len(written) bytes); now the header, tombstones and links.
@@ -65,7 +57,7 @@ def test_a_save_adding_activities_decodes_only_them_and_the_header(
 def test_the_state_kept_in_memory_is_what_the_file_decodes_to(store: Store, seeded: Callable[[int], Cache]) -> None:
     seeded(30)
     with store.transaction() as tx:
-        cache = _with_new(tx.cache, 2)
+        cache = factories.with_new(tx.cache, "n2-", 5, start=10_000)
         renamed = msgspec.structs.replace(cache.activities[3], name="Renamed", distance_m=1234)  # an int for a float
         cache = msgspec.structs.replace(cache, activities=[*cache.activities[:3], renamed, *cache.activities[4:]])
         tx.save(cache)
@@ -74,7 +66,7 @@ def test_the_state_kept_in_memory_is_what_the_file_decodes_to(store: Store, seed
         tomb = Tombstone(id=gone.id, deleted_at="2026-01-01T00:00:00Z", reason="test", source_ids=gone.source_ids)
         tx.save(msgspec.structs.replace(tx.cache, activities=tx.cache.activities[1:], tombstones=[tomb]))
         assert tx.cache == load_file(store.paths.cache).cache
-        tx.save(_with_new(tx.cache, 3))  # a save after a save, in one transaction
+        tx.save(factories.with_new(tx.cache, "n3-", 5, start=10_000))  # a save after a save, in one transaction
         assert tx.cache == load_file(store.paths.cache).cache
 
 
@@ -122,7 +114,7 @@ def test_a_file_not_known_as_its_own_is_decoded_in_full(
     counter = _CountingDecoder()
     with store.transaction() as tx:
         monkeypatch.setattr(codec, "_decoder", counter)
-        tx.save(_with_new(tx.cache, 4))
+        tx.save(factories.with_new(tx.cache, "n4-", 5, start=10_000))
     assert counter.bytes >= store.paths.cache.stat().st_size
 
 
@@ -138,7 +130,7 @@ def test_leaving_a_transaction_does_not_walk_the_cache_with_the_collector(
 
     assert gc.isenabled()
     with store.transaction() as tx:
-        tx.save(_with_new(tx.cache, 5))
+        tx.save(factories.with_new(tx.cache, "n5-", 5, start=10_000))
         gc.callbacks.append(seen)
     try:
         junk = [[i] for i in range(500)]  # a few allocations, as any caller makes next
