@@ -15,10 +15,8 @@ stamp (updated, saved, ran, next sync), is shown in the display zone.
 from __future__ import annotations
 
 import difflib
-import functools
 import re
 import warnings
-from collections.abc import Callable
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -62,12 +60,6 @@ def local_zone() -> tzinfo:
 def display_zone(name: str | None) -> tzinfo:
     """The zone of ``[display] timezone`` (checked when the config was loaded), else the machine's."""
     return ZoneInfo(name) if name else local_zone()
-
-
-def lazy_key(name: str | None) -> Callable[[], str | None]:
-    """The display zone's IANA name, found at the first call (an import that decodes nothing never
-    looks up the machine's zone) and remembered: what an import hands its decode workers."""
-    return functools.cache(lambda: zone_key(display_zone(name)))
 
 
 # The payload key where an importer says it assumed a record's local start from the display zone (a

@@ -80,11 +80,6 @@ class Decoder:
 
     # ------------------------------------------------------------ the two ways in
 
-    @property
-    def idle(self) -> bool:
-        """Nothing is queued: an outcome recorded now is in input order."""
-        return not self._queue
-
     def later(self, then: Callable[[], None]) -> None:
         """Run ``then`` in input order: now if nothing is pending, else after what was queued before it."""
         if self._queue:

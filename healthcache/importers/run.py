@@ -108,9 +108,6 @@ class _Run(msgspec.Struct):
         touch: bool = False,
     ) -> None:
         """Record an outcome (``record``) in input order: after every decode queued before it."""
-        if self.decoder.idle:  # nothing queued before it (every unchanged file of a day with nothing new)
-            self.record(item, line, entry, group=group, arc=arc, ex=ex, touch=touch)
-            return
         self.decoder.later(lambda: self.record(item, line, entry, group=group, arc=arc, ex=ex, touch=touch))
 
     def before(self, sha: str | None = None) -> None:
@@ -245,13 +242,15 @@ def _merge_and_save(
 
 
 def _lazy_zone(name: str | None) -> Callable[[], str | None]:
-    """``zone.lazy_key``, with the zone module itself loaded only when a file is decoded."""
+    """The display zone's IANA name, found at the first call and remembered: what an import hands its
+    decode workers. An import that decodes nothing never looks up the machine's zone, nor loads the
+    zone module."""
 
     @functools.cache
     def key() -> str | None:
-        from healthcache.zone import lazy_key
+        from healthcache.zone import display_zone, zone_key
 
-        return lazy_key(name)()
+        return zone_key(display_zone(name))
 
     return key
 
