@@ -45,9 +45,7 @@ def decide(f: Facts) -> Verdict:
     if f.session is not None and not f.full:
         return Verdict(False, f"Polar session {f.session} already imported", "session")
     if f.unchanged and not f.failed_before and not f.full:
-        if f.skipped_because is not None:
-            return Verdict(False, f"unchanged since it was skipped: {f.skipped_because}", "stat")
-        return Verdict(False, "unchanged since it was imported", "stat")
+        return Verdict(False, stat_reason(f.skipped_because), "stat")
     if f.companion is not None:
         return Verdict(False, f.companion, "companion")
     if f.full:
@@ -63,3 +61,10 @@ def decide(f: Facts) -> Verdict:
     if f.failed_before:
         return Verdict(True, "it failed before: tried again", "new")
     return Verdict(True, "new or changed since it was last read", "new")
+
+
+def stat_reason(skipped_because: str | None) -> str:
+    """The reason of the verdict ``stat`` (also given by the import's path for unchanged files)."""
+    if skipped_because is not None:
+        return f"unchanged since it was skipped: {skipped_because}"
+    return "unchanged since it was imported"

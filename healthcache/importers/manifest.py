@@ -134,6 +134,8 @@ def reconcile(manifest: Manifest, held: Set[str]) -> Reconciled:
 def path_key(path: str) -> str:
     """A path as text that can be stored and shown: bytes of a file name that are
     not UTF-8 (which Python carries as lone surrogates) are written as ``\\xNN``."""
+    if path.isascii():  # the common case, and UTF-8 as it is
+        return path
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:

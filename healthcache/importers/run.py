@@ -42,7 +42,7 @@ from healthcache import progress as prog
 from healthcache.cacheindex import trusted_lineage
 from healthcache.importers import archive, detect, formats
 from healthcache.importers.base import Extracted, ImportFailed, Input, Limits, NotAnActivity, Progress
-from healthcache.importers.decide import Facts, Verdict, decide
+from healthcache.importers.decide import Facts, Verdict, decide, stat_reason
 from healthcache.importers.manifest import (
     FileEntry,
     Manifests,
@@ -66,6 +66,9 @@ if TYPE_CHECKING:  # a run with nothing new reads no file: decoding, merge and t
 __all__ = ["FileResult", "ImportReport", "run_import", "walk"]
 
 _COUNTED = ("imported", "skipped", "unchanged", "failed")
+# Every name a Polar session id is read from starts so (``formats.POLAR_NAME``, ASCII, any case).
+_SESSION_PREFIX = "training-session-"
+_SESSION_LEN = len(_SESSION_PREFIX)
 
 
 class _Archive(msgspec.Struct):
@@ -256,8 +259,15 @@ def _lazy_zone(name: str | None) -> Callable[[], str | None]:
 
 
 def _read_all(run: _Run, found: list[tuple[str, os.stat_result]]) -> None:
+    listening = run.tracker is not prog.SILENT
     with prog.step(run.tracker, len(found), "importing files"):
         for path, st in found:
+            line = None if run.full else _unchanged(run, path, st)
+            if line is not None:  # the common case of a day with nothing new: nothing else to record
+                run.decoder.later(partial(run.results.append, line))
+                if listening:
+                    _advance(run, line.path)
+                continue
             item = file_item(path, st)
             try:
                 _one_file(run, item)
@@ -310,6 +320,27 @@ def _facts(run: _Run, item: Item, entry: FileEntry | None) -> Facts:
         failed_before=_failed(entry),
         skipped_because=f"{entry.reason}" if entry is not None and entry.status == "skipped" else None,
     )
+
+
+def _unchanged(run: _Run, path: str, st: os.stat_result) -> FileResult | None:
+    """The report line of a file whose size and mtime are its manifest entry's: the verdict ``decide``
+    gives it (``stat``), reached without the Item, Facts and queued record of a file that may be read.
+
+    None sends the file the full way (``_one_file``): no entry, another stat, a failure before, or a
+    name that may be a Polar session's (its session decides first); so the line is the same either way.
+    """
+    label = path_key(path)
+    hit = run.manifests.by_path.get(label)
+    if hit is None:
+        return None
+    entry = hit[1]
+    if entry.size != st.st_size or entry.mtime_ns != st.st_mtime_ns or _failed(entry):
+        return None
+    name = label[label.rfind("/") + 1 :]
+    if not name.isascii() or name[:_SESSION_LEN].lower() == _SESSION_PREFIX:
+        return None
+    reason = stat_reason(f"{entry.reason}" if entry.status == "skipped" else None)
+    return FileResult(path=label, status="unchanged", kind=entry.kind, opened=False, reason=reason)
 
 
 def _one_file(run: _Run, item: Item) -> None:

@@ -1,0 +1,108 @@
+"""A day with nothing new: an unchanged file is judged by its stat alone, on a short way that gives
+the very outcome (report line, manifest) of the full one (issue 11, the daily run's cost)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "samples"))
+
+import generate as samples
+
+from healthcache.config import Paths
+from healthcache.importers import run as run_mod
+from healthcache.importers.manifest import Manifest
+from healthcache.importers.report import ImportReport
+from healthcache.importers.run import run_import
+from healthcache.store import Store
+from tests import fitgen
+
+from .test_import_run import START
+
+
+def _inputs(folder: Path) -> dict[str, Any]:
+    """The sample set (archives, a Polar session, FIT, GPX), plus a file that fails, one that is skipped,
+    one that is touched after the first import, and one that is rewritten."""
+    info = samples.generate(folder)
+    (folder / "watch" / "broken.fit").write_bytes(b"\x0e\x10" + b"\x00" * 30)  # named FIT, is not
+    (folder / "notes.json").write_bytes(b'{"hello": "world"}')  # JSON of no known kind: skipped
+    (folder / "watch" / "tempo.fit").write_bytes(fitgen.run(START))
+    return info
+
+
+def _second_run_state(folder: Path) -> None:
+    """What changed since the first import: a touched file (same content) and a rewritten one."""
+    recovery = folder / "watch" / "recovery.fit"
+    os.utime(recovery, ns=(recovery.stat().st_atime_ns, recovery.stat().st_mtime_ns + 10**9))
+    (folder / "watch" / "tempo.fit").write_bytes(fitgen.run(START, km=6, hr_per_km=(130, 135, 140, 145, 150, 155)))
+
+
+def _outcome(report: ImportReport, paths: Paths) -> tuple[Any, dict[str, Any]]:
+    """The report without its timings, and every manifest without the time stamps and lineage of its run."""
+    doc = report.to_dict()
+    doc.pop("timings_s")
+    doc.pop("backup")
+    manifests = {}
+    for f in sorted(paths.sync_state.glob("import_*.json")):
+        m = msgspec.json.decode(f.read_bytes(), type=Manifest)
+        m.lineage = None
+        for entry in m.files.values():
+            entry.at = None
+        manifests[f.name] = msgspec.to_builtins(m)
+    return doc, manifests
+
+
+def test_an_unchanged_file_needs_no_item_no_facts_and_no_decision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "in"
+    _inputs(folder)
+    store = Store(Paths(tmp_path / "home"))
+    run_import(store, [folder])
+    _second_run_state(folder)
+    built: list[str] = []
+    real = run_mod.file_item
+
+    def spy(path: str, st: os.stat_result) -> Any:
+        built.append(os.path.relpath(path, folder))
+        return real(path, st)
+
+    monkeypatch.setattr(run_mod, "file_item", spy)
+    report = run_import(store, [folder])
+    assert report.counts()["seen"] == len(list(folder.rglob("*.*")))
+    # Only what is not judged by stat alone goes the full way: the failure (tried again), the Polar
+    # session (its id decides first), the touched file and the rewritten one.
+    polar = next(p for p in built if p.startswith("polar/"))
+    assert sorted(built) == sorted(["watch/broken.fit", polar, "watch/recovery.fit", "watch/tempo.fit"])
+
+
+def test_the_short_way_and_the_full_way_come_to_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same inputs and history, imported by two workspaces: one judges unchanged files on the
+    short way, the other sends every file the full way; reports and manifests are the same."""
+    folder = tmp_path / "in"
+    _inputs(folder)
+    homes = {name: Store(Paths(tmp_path / name)) for name in ("short", "full")}
+    for store in homes.values():
+        run_import(store, [folder])
+    _second_run_state(folder)
+    outcomes = {}
+    for name, store in homes.items():
+        with monkeypatch.context() as m:
+            if name == "full":
+                m.setattr(run_mod, "_unchanged", lambda *a: None)
+            first = _outcome(run_import(store, [folder]), store.paths)  # reads the touched and rewritten files
+            again = _outcome(run_import(store, [folder]), store.paths)  # nothing new but the failure
+        outcomes[name] = (first, again)
+    assert outcomes["short"] == outcomes["full"]
+    (report, _), (quiet, _) = outcomes["short"]
+    assert report["counts"]["unopened"] < quiet["counts"]["unopened"]
+    assert quiet["counts"]["failed"] == 1  # tried again, on the full way
+    reasons = {Path(f["path"]).name: f.get("reason") for f in quiet["files"]}
+    assert reasons["notes.json"].startswith("unchanged since it was skipped: ")
+    assert reasons["tempo.fit"] == "unchanged since it was imported"
