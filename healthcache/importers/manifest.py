@@ -165,32 +165,62 @@ class Manifests:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
         self.groups: dict[str, Manifest] = {}
+        # A group's encoding as loaded, taken just before this run first changes it: what ``changed``
+        # compares with (a group never changed needs no encoding, which a day with nothing new spares).
         self._loaded: dict[str, bytes] = {}
         self.group_names = formats.groups()  # the format registry's, as it is when the run starts
         self._touched: dict[str, set[str]] = {g: set() for g in self.group_names}  # paths changed by this run
         self._moved: dict[str, set[str]] = {g: set() for g in self.group_names}  # paths that left a group
         self._sessions: set[str] = set()
         for g in self.group_names:
-            m = state.load(paths, state_name(g), Manifest, Manifest())
-            self.groups[g] = m
-            self._loaded[g] = msgspec.json.encode(m)
+            self.groups[g] = state.load(paths, state_name(g), Manifest, Manifest())
         self.reconciled: Reconciled | None = None  # set when the manifests were checked against the cache
         self._index()
 
     def _index(self) -> None:
         self.by_path: dict[str, tuple[str, FileEntry]] = {}
-        self.by_sha: dict[str, str] = {}
-        # Archive members by name across every archive: a newer download of the same export
-        # repeats old members byte for byte (same name, CRC-32 and size), so they need no reading.
-        self.members: dict[str, MemberEntry] = {}
         for g, m in self.groups.items():
             for p, e in m.files.items():
                 self.by_path[p] = (g, e)
+        self._by_sha: dict[str, str] | None = None  # built when a file is first opened (``by_sha``)
+        self._members: dict[str, MemberEntry] | None = None
+
+    @property
+    def by_sha(self) -> dict[str, str]:
+        """The first imported file of each content digest: a copy of it needs no reading."""
+        if self._by_sha is None:
+            self._digests()
+        assert self._by_sha is not None
+        return self._by_sha
+
+    @property
+    def members(self) -> dict[str, MemberEntry]:
+        """Archive members by name across every archive: a newer download of the same export
+        repeats old members byte for byte (same name, CRC-32 and size), so they need no reading."""
+        if self._members is None:
+            self._digests()
+        assert self._members is not None
+        return self._members
+
+    def _digests(self) -> None:
+        """``by_sha`` and ``members`` of the manifests as loaded (or as checked against the cache):
+        built at the first file opened, or before the first change (``_changing``), whichever is first."""
+        self._by_sha, self._members = {}, {}
+        for m in self.groups.values():
+            for p, e in m.files.items():
                 if e.sha256 and e.status == "imported":
-                    self.by_sha.setdefault(e.sha256, p)
+                    self._by_sha.setdefault(e.sha256, p)
                 for name, me in e.members.items():
                     if me.status != "failed":
-                        self.members[name] = me
+                        self._members[name] = me
+
+    def _changing(self, group: str) -> None:
+        """Before this run changes ``group``: its encoding as loaded is kept (what ``changed`` compares
+        with), and the digests' lookups are built from the entries as they were loaded."""
+        if self._by_sha is None:
+            self._digests()
+        if group not in self._loaded:
+            self._loaded[group] = msgspec.json.encode(self.groups[group])
 
     def stale(self, trusted: str | None) -> bool:
         """Whether any manifest holding entries was written under another lineage than ``trusted``."""
@@ -199,7 +229,8 @@ class Manifests:
     def check_against(self, held: Set[str]) -> Reconciled:
         """Forget the entries whose records the cache (``held``: its record keys) no longer holds."""
         found = Reconciled()
-        for m in self.groups.values():
+        for g, m in self.groups.items():
+            self._changing(g)
             found += reconcile(m, held)
         self._index()
         self.reconciled = found
@@ -224,7 +255,9 @@ class Manifests:
         old = self.by_path.get(path)
         if old is not None and old[0] == group and msgspec.structs.replace(old[1], at=None) == entry:
             return  # the same outcome as last time (a file that fails again): nothing to write
+        self._changing(group)
         if old is not None and old[0] != group:
+            self._changing(old[0])
             self.groups[old[0]].files.pop(path, None)
             self._moved[old[0]].add(path)
         self._touched[group].add(path)
@@ -238,16 +271,20 @@ class Manifests:
         """Same content, new stat (copied or touched): remember the stat so next time needs no read."""
         hit = self.by_path.get(path)
         if hit is not None:
+            self._changing(hit[0])
             hit[1].size, hit[1].mtime_ns = size, mtime_ns
             self._touched[hit[0]].add(path)
 
     def record_session(self, session_id: str, entry: SessionEntry) -> None:
+        self._changing(POLAR_GROUP)
         self.groups[POLAR_GROUP].sessions[session_id] = entry
         self._sessions.add(session_id)
 
     def changed(self) -> Iterator[tuple[str, Manifest]]:
+        """The groups this run changed: only one it began to change (``_changing``) can differ."""
         for g, m in self.groups.items():
-            if msgspec.json.encode(m) != self._loaded[g]:
+            before = self._loaded.get(g)
+            if before is not None and msgspec.json.encode(m) != before:
                 yield g, m
 
     def pending(self) -> bool:
