@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from healthcache.errors import HealthcacheError
 from healthcache.importers import formats
-from healthcache.model.records import SourceRecord
 from healthcache.sources import registry
+
+if TYPE_CHECKING:  # the names alone are read at every start (config's known sources); the records on use
+    from healthcache.model.records import SourceRecord
 
 # source name -> "module:attribute" (dotted: an object's method) taking the raw payload stored under
 # activity.raw[source]: every API source's from its registry (``sources.registry``), every import

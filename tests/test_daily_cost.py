@@ -28,6 +28,11 @@ NOT_NEEDED = (
     "healthcache.sources.garmin.payloads",
     "healthcache.sources.strava.payloads",
     "healthcache.importers.decode",  # every watched file unchanged: decided from stat alone
+    "healthcache.importers.base",  # ... so the readers' base, detection and archives stay unloaded
+    "healthcache.importers.detect",
+    "healthcache.importers.archive",
+    "zlib",
+    "signal",  # the decode workers' Ctrl-C handling
     "healthcache.merge",
     "healthcache.ingest",
     "multiprocessing",

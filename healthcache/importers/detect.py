@@ -10,10 +10,12 @@ rather than a harmless skip.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from healthcache.importers import formats
-from healthcache.importers.base import Limits, refuse_entities
+
+if TYPE_CHECKING:  # the readers' base loads with the first file opened: a Polar name is read without it
+    from healthcache.importers.base import Limits
 
 HEAD_BYTES = 64 * 1024
 
@@ -41,6 +43,8 @@ def sniff(head: bytes, name: str, limits: Limits | None = None) -> str:
     """The kind of a file from its head: a format's kind (``formats.FORMATS``: by its first
     bytes or XML root), gzip, zip, xml:<root>, json (refined by ``json_kind`` once parsed),
     strava_csv, other:<what> (harmless, not an activity), empty or unknown."""
+    from healthcache.importers.base import Limits, refuse_entities
+
     limits = limits or Limits()
     if not head:
         return "empty"

@@ -13,13 +13,14 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from healthcache.importers.base import Extracted, Input
+if TYPE_CHECKING:  # the table names its readers; the readers' base loads with the first file read
+    from healthcache.importers.base import Extracted, Input
 
-Reader = Callable[[Input], Extracted]
+Reader = Callable[["Input"], "Extracted"]
 
 POLAR_NAME = re.compile(r"^training-session-(\d{4}-\d{2}-\d{2})-(\d+)(?:[-_][\w\-]*)?\.json$", re.IGNORECASE)
 

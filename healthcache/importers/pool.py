@@ -20,15 +20,12 @@ the serial path, without any pool.
 from __future__ import annotations
 
 import os
-import signal
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import msgspec
-
-from healthcache.importers.base import MIB
 
 if TYPE_CHECKING:  # an import that decodes nothing loads neither multiprocessing nor the decoders
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -39,7 +36,7 @@ if TYPE_CHECKING:  # an import that decodes nothing loads neither multiprocessin
 # (forkserver start, the decoders imported once, two workers forked), so an import that
 # ends sooner never pays it and a long one loses at most this much parallel time.
 START_AFTER_S = 0.5
-MAX_IN_FLIGHT_BYTES = 256 * MIB
+MAX_IN_FLIGHT_BYTES = 256 << 20  # 256 MiB
 PER_WORKER = 4  # decodes queued per worker: enough to keep it busy while the parent reads
 
 
@@ -53,6 +50,8 @@ def usable_cores() -> int:
 
 def _quiet_worker() -> None:
     """Workers ignore Ctrl-C: the parent alone decides, stops them and exits 130."""
+    import signal
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 

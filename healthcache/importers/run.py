@@ -40,8 +40,7 @@ import msgspec
 
 from healthcache import progress as prog
 from healthcache.cacheindex import trusted_lineage
-from healthcache.importers import archive, detect, formats
-from healthcache.importers.base import Extracted, ImportFailed, Input, Limits, NotAnActivity, Progress
+from healthcache.importers import formats
 from healthcache.importers.decide import Facts, Verdict, decide, stat_reason
 from healthcache.importers.manifest import (
     FileEntry,
@@ -56,9 +55,11 @@ from healthcache.importers.pool import Decoder, usable_cores
 from healthcache.importers.report import FileResult, ImportReport, Outcome
 from healthcache.importers.walk import Item, file_item, members, walk
 
-if TYPE_CHECKING:  # a run with nothing new reads no file: decoding, merge and the store load on use
+if TYPE_CHECKING:  # a run with nothing new reads no file: reading, decoding, merge and the store load on use
     import zipfile
 
+    from healthcache.importers import archive
+    from healthcache.importers.base import Extracted, Limits, Progress
     from healthcache.importers.decode import Decoded
     from healthcache.model.records import SourceRecord
     from healthcache.store import SaveResult, Store, Transaction
@@ -90,7 +91,7 @@ class _Archive(msgspec.Struct):
 class _Run(msgspec.Struct):
     manifests: Manifests
     full: bool
-    limits: Limits
+    given_limits: Limits | None  # the defaults (``limits``) when None
     progress: Progress | None
     decoder: Decoder = msgspec.field(default_factory=lambda: Decoder(1))
     tracker: prog.Progress = prog.SILENT
@@ -98,6 +99,15 @@ class _Run(msgspec.Struct):
     records: list[SourceRecord] = msgspec.field(default_factory=list)
     decoding: dict[str, int] = msgspec.field(default_factory=dict)  # sha256 -> its files queued for decoding
     zone: Callable[[], str | None] = lambda: None  # the display zone's name: the wall clock of exports that record none
+
+    @property
+    def limits(self) -> Limits:
+        """The limits files are read under (the readers' base is loaded with the first file opened)."""
+        if self.given_limits is None:
+            from healthcache.importers.base import Limits
+
+            self.given_limits = Limits()
+        return self.given_limits
 
     def settle(
         self,
@@ -186,7 +196,7 @@ def run_import(
     run = _Run(
         manifests=Manifests(paths),
         full=full,
-        limits=limits or Limits(),
+        given_limits=limits,
         progress=progress,
         decoder=decoder,
         tracker=tracker,
@@ -309,6 +319,8 @@ def _failed(entry: FileEntry | None) -> bool:
 
 
 def _facts(run: _Run, item: Item, entry: FileEntry | None) -> Facts:
+    from healthcache.importers import detect
+
     session = detect.polar_session_id(item.name)
     if session:
         run.before()
@@ -344,6 +356,9 @@ def _unchanged(run: _Run, path: str, st: os.stat_result) -> FileResult | None:
 
 
 def _one_file(run: _Run, item: Item) -> None:
+    from healthcache.importers import detect
+    from healthcache.importers.base import ImportFailed
+
     entry = run.manifests.lookup(item.label)
     facts = _facts(run, item, entry)
     verdict = decide(facts)
@@ -430,6 +445,8 @@ def _seen_content(
 
 def _streamed_file(run: _Run, item: Item, f: IO[bytes], kind: str, entry: FileEntry | None, facts: Facts) -> None:
     """Exports and archives: too big to hash on every change, so size + first/last MiB."""
+    from healthcache.importers.base import ImportFailed, NotAnActivity
+
     run.before()
     digest = head_tail_hash(f, item.size)
     twin = None if run.full else run.manifests.same_head_tail(item.size, digest)
@@ -458,12 +475,17 @@ def _streamed_file(run: _Run, item: Item, f: IO[bytes], kind: str, entry: FileEn
 
 
 def _stream(run: _Run, item: Item, fmt: formats.Format) -> Extracted:
+    from healthcache.importers.base import Input
+
     return fmt.reader()(
         Input(name=item.name, size=item.size, opener=item.open, limits=run.limits, progress=run.progress)
     )
 
 
 def _zip_file(run: _Run, item: Item, f: IO[bytes], digest: str, entry: FileEntry | None) -> None:
+    from healthcache.importers import archive
+    from healthcache.importers.base import ImportFailed
+
     prior = {} if run.full else {**run.manifests.members, **(entry.members if entry is not None else {})}
     top = FileResult(path=item.label, status="imported", kind="zip")
     run.settle(item, top)  # its line before its members'; completed below
@@ -494,6 +516,8 @@ def _zip_file(run: _Run, item: Item, f: IO[bytes], digest: str, entry: FileEntry
 
 
 def _members(run: _Run, arc: _Archive, found: Sequence[archive.Member], prefix: str = "") -> None:
+    from healthcache.importers import detect
+
     for item in members(arc.zf, arc.path, found, prefix):
         mem = item.member
         assert mem is not None
@@ -542,6 +566,8 @@ def _members(run: _Run, arc: _Archive, found: Sequence[archive.Member], prefix: 
 def _read_member(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> None:
     import zipfile  # loaded already: an archive is open
 
+    from healthcache.importers import archive, detect
+    from healthcache.importers.base import ImportFailed, NotAnActivity
     from healthcache.importers.decode import Task, poolable
 
     # Member read errors that mean a damaged archive rather than a bad file inside it.
@@ -594,6 +620,9 @@ def _read_member(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> N
 
 def _nested(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> None:
     """An archive inside an archive (Garmin exports hold zips of FIT files): its members join the outer entry."""
+    from healthcache.importers import archive
+    from healthcache.importers.base import ImportFailed
+
     if arc.depth >= run.limits.max_nesting:
         raise ImportFailed("an archive nested deeper than allowed")
     with item.open() as fh:

@@ -16,11 +16,12 @@ from typing import IO, TYPE_CHECKING
 
 import msgspec
 
-from healthcache.importers import archive
 from healthcache.importers.manifest import path_key
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # an archive's members are listed once one is open
     import zipfile
+
+    from healthcache.importers import archive
 
 
 class Item(msgspec.Struct, frozen=True, kw_only=True):
