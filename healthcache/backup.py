@@ -224,21 +224,11 @@ def find(folder: Path, sha256_hex: str) -> Path | None:
     return None
 
 
-def write_backup(folder: Path, data: bytes, sha256_hex: str, when: datetime, mode: int | None = None) -> Path:
-    """Keep ``data`` (a state just saved) as a backup of its own, through the atomic save path."""
-    dest = folder / backup_name(when, sha256_hex)
-    try:
-        prepare_backup(folder, data, sha256_hex, when, mode).commit()
-    except OSError as exc:
-        err = backup_failed(dest, exc)
-        raise err from err.cause
-    return dest
-
-
 def prepare_backup(
     folder: Path, data: bytes, sha256_hex: str, when: datetime, mode: int | None = None
 ) -> atomic.Prepared:
-    """``write_backup`` up to its commit: the copy written and fsynced beside its place (``atomic.prepare``)."""
+    """Keep ``data`` (a state being saved) as a backup of its own: written and fsynced beside its place
+    (``atomic.prepare``); ``commit`` the result once the state is saved."""
     folder.mkdir(parents=True, exist_ok=True)
     return atomic.prepare(folder / backup_name(when, sha256_hex), data, mode=mode)
 

@@ -329,6 +329,45 @@ def _discard(ahead: Callable[[], atomic.Prepared]) -> None:
     prepared.discard()
 
 
+class _KeepAhead:
+    """The copy of a state being saved that is kept as the newest backup (``Transaction._keep``), written
+    and fsynced on a thread beside the save's checks and its own write; put in place only after the cache
+    (``commit``), so a crash leaves the order it always had.  A failure to write it is raised by ``commit``,
+    after the cache is saved, as ``backup.backup_failed`` says."""
+
+    def __init__(
+        self, tx: Transaction, data: bytes, sha: Callable[[], str], when: datetime, *, background: bool = True
+    ) -> None:
+        self._folder, self._sha, self._when = tx.paths.backups, sha, when
+
+        def prepare() -> Path | atomic.Prepared:
+            return tx._prepare_keep(data, sha(), when)
+
+        self._ready = _in_background(prepare) if background else prepare
+
+    def commit(self) -> Path:
+        from healthcache import backup
+
+        try:
+            ready = self._ready()
+            if isinstance(ready, Path):
+                return ready
+            ready.commit()
+        except OSError as exc:
+            err = backup.backup_failed(self._folder / backup.backup_name(self._when, self._sha()), exc)
+            raise err from err.cause
+        return ready.path
+
+    def discard(self) -> None:
+        """The save will not happen: wait for the copy and remove it."""
+        try:
+            ready = self._ready()
+        except BaseException:
+            return  # it failed, and left no temp file
+        if not isinstance(ready, Path):
+            ready.discard()
+
+
 class Store:
     """A workspace's cache, lock, backups and state files."""
 
@@ -466,11 +505,14 @@ class Transaction:
         # The new file is written and fsynced to a temp file on a thread while its bytes are
         # validated (``atomic.prepare``); it is put in place only after.
         ahead = _in_background(partial(atomic.prepare, paths.cache, data))
+        # So is the copy kept as the newest backup, on a thread of its own; it is put in place after the cache.
+        keep = _KeepAhead(self, data, digest, now)
         try:
             live = self._validate(data, final)
             backup_path = self._back_up_replaced(now)
         except BaseException:
             _discard(ahead)
+            keep.discard()
             raise
         # The state being replaced becomes the second newest backup, stored compressed:
         # compress it from memory on a thread (zstd releases the GIL) while this save writes.
@@ -479,9 +521,13 @@ class Transaction:
         lineage = self._next_lineage(dropped=bool(violations))
         removals = _Removals()
         try:
-            ahead().commit(release=removals.start)  # the temp file's write failing is raised here: nothing changed
+            try:
+                ahead().commit(release=removals.start)  # the temp file's write failing is raised here: nothing changed
+            except BaseException:
+                keep.discard()
+                raise
             sha = digest()
-            kept = self._keep(data, sha, now)
+            kept = keep.commit()
             index = self._write_index(final, data, sha, lineage, live)
             outside = self.outside
             # What was validated is what was written: ``final`` is what those bytes decode to.
@@ -537,6 +583,11 @@ class Transaction:
         A copy, not a link: a script that rewrites the cache in place must not
         rewrite its backup too.
         """
+        return _KeepAhead(self, data, lambda: sha, when, background=False).commit()
+
+    def _prepare_keep(self, data: bytes, sha: str, when: datetime) -> Path | atomic.Prepared:
+        """``_keep`` up to its commit: the newest backup when it holds this state already, else the copy
+        written and fsynced beside its place."""
         from healthcache import backup
 
         newest = backup.list_backups(self.paths.backups)[:1]
@@ -545,7 +596,7 @@ class Transaction:
         # An older backup of the same content (a restore, an undo) does not serve: the
         # newest backup must be this state, so it is kept again under this moment.
         mode = atomic.existing_mode(self.paths.cache)
-        return backup.write_backup(self.paths.backups, data, sha, when, mode)
+        return backup.prepare_backup(self.paths.backups, data, sha, when, mode)
 
     def _adopt(self) -> SaveResult:
         """Nothing to save, but the file is not the one last saved: make it the reference.

@@ -67,28 +67,34 @@ def test_a_loaded_activitys_raw_payload_edited_in_place_deep_down_is_written(
     assert newest.path.read_bytes() == store.paths.cache.read_bytes()
 
 
-def test_the_new_file_is_written_and_fsynced_while_its_bytes_are_validated(
+def test_the_new_file_and_its_backup_copy_are_written_and_fsynced_while_its_bytes_are_validated(
     store: Store, seeded: Callable[[int], Cache], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Before: validation, then the cache's write and fsync.  Now the temp file is written and
-    fsynced while validation runs, and nothing is in place until it has passed."""
+    """Before: validation, then the cache's write and fsync, then the copy kept as the newest backup.
+    Now both temp files are written and fsynced (on threads) while validation runs, and nothing is in
+    place until it has passed."""
     seeded(50)
     before = store.paths.cache.read_bytes()
-    synced = threading.Event()
+    backups_before = sorted(p.name for p in store.paths.backups.iterdir())
+    cache_synced, copy_synced = threading.Event(), threading.Event()
     real_fsync, real_validate = atomic._fsync, Transaction._validate
 
     def fsync(fd: int) -> None:
         real_fsync(fd)
-        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(f"{TEMP_PREFIX}unified-cache.json."):
-            synced.set()
+        name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+        if name.startswith(f"{TEMP_PREFIX}unified-cache.json."):
+            cache_synced.set()
+        elif name.startswith(TEMP_PREFIX) and "unified-cache" in name:
+            copy_synced.set()
 
     seen: dict[str, object] = {}
 
     def validate(self: Transaction, data: bytes, final: Cache) -> set[str] | None:
-        # Waits for the fsync of the new file (a thread does it); before the change nobody would.
-        seen["synced_during_validation"] = synced.wait(timeout=20)
+        # Waits for both fsyncs (threads do them); before the change nobody would.
+        seen["synced_during_validation"] = cache_synced.wait(timeout=20) and copy_synced.wait(timeout=20)
         seen["cache_untouched"] = store.paths.cache.read_bytes() == before
-        seen["temp_files"] = _temp_files(store)
+        seen["backups_untouched"] = sorted(p.name for p in store.paths.backups.iterdir() if p.name[0] != ".")
+        seen["temp_files"] = len(_temp_files(store))
         return real_validate(self, data, final)
 
     monkeypatch.setattr(atomic, "_fsync", fsync)
@@ -98,11 +104,40 @@ def test_the_new_file_is_written_and_fsynced_while_its_bytes_are_validated(
     assert seen == {
         "synced_during_validation": True,
         "cache_untouched": True,
-        "temp_files": [f"{TEMP_PREFIX}unified-cache.json.{os.getpid()}"],
+        "backups_untouched": [n for n in backups_before if n[0] != "."],
+        "temp_files": 2,
     }
     assert result.kept is not None and result.kept.read_bytes() == store.paths.cache.read_bytes()
     assert len(load_file(store.paths.cache).cache.activities) == 53
     assert _temp_files(store) == []
+
+
+def test_the_backup_copy_is_put_in_place_after_the_cache_and_a_refused_save_leaves_no_temp_file(
+    store: Store, seeded: Callable[[int], Cache], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy written ahead keeps the crash order: the cache is renamed into place first, then its copy."""
+    seeded(20)
+    order: list[str] = []
+    real_replace = atomic._replace
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        order.append("backup" if Path(dst).parent == store.paths.backups else Path(dst).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic, "_replace", replace)
+    with store.transaction() as tx:
+        tx.save(factories.with_new(tx.cache, "w"))
+    assert order[:2] == ["unified-cache.json", "backup"]  # then the index and the compressed replaced state
+
+    def refuse(self: Transaction, data: bytes, final: Cache) -> set[str] | None:
+        raise HealthcacheError("refusing to save: test")
+
+    monkeypatch.setattr(Transaction, "_validate", refuse)
+    kept = sorted(store.paths.backups.iterdir())
+    with pytest.raises(HealthcacheError), store.transaction() as tx:
+        tx.save(factories.with_new(tx.cache, "x"))
+    assert _temp_files(store) == []
+    assert sorted(store.paths.backups.iterdir()) == kept
 
 
 def test_the_replaced_files_blocks_are_freed_beside_the_rest_of_the_save(
