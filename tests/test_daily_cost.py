@@ -13,7 +13,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from tests.test_daily import run_json, setup_home
 
@@ -137,3 +140,27 @@ def test_a_mirror_written_or_removed_since_is_opened_by_the_next_run(ws: Workspa
     step = export_step()
     assert step["status"] == "ok" and step["new"] == total  # a removed mirror is written anew
     assert export_step()["status"] == "skipped"  # as that export left it: known up to date again
+
+
+def test_a_run_reads_its_configuration_once_and_again_only_when_it_changed(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from healthcache.cli import Ctx
+    from healthcache.config import Config
+
+    setup_home(ws)
+    loads: list[Path] = []
+    real = Config.load.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Config], paths: Any, environ: Any = None) -> Config:
+        loads.append(paths.config_file)
+        return real(cls, paths, environ)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Config, "load", classmethod(counted))
+    assert run_json(ws)[0] == 0
+    assert len(loads) == 1  # validated before the run, used by the store and the history record
+    ctx = Ctx(home=str(ws.paths.home), as_json=False, quiet=True, lock_timeout=0)
+    assert ctx.config().export.targets == ("sqlite:mirror.db",) and len(loads) == 2
+    ws.paths.config_file.write_text('[export]\ntargets = ["sqlite:other.db"]\n')
+    assert ctx.config().export.targets == ("sqlite:other.db",) and len(loads) == 3  # changed: read again
+    assert ctx.config() is ctx.config() and len(loads) == 3

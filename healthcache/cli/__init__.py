@@ -17,11 +17,11 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 import click
+import msgspec
 
 from healthcache import __version__
 from healthcache.errors import EXIT_CODES, CorruptInput, HealthcacheError
@@ -139,8 +139,8 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, COMMANDS[name][1]) for name in sorted(COMMANDS)])
 
 
-@dataclass
-class Ctx:
+# (msgspec Structs rather than dataclasses: built in C at import, where a dataclass runs generated code.)
+class Ctx(msgspec.Struct):
     """What every command gets: the workspace and how to talk to the user."""
 
     home: str | None
@@ -148,15 +148,16 @@ class Ctx:
     quiet: bool
     lock_timeout: float | None
     verbose: bool = False  # -v: every file, each phase's time, each record's outcome
-    failures: list[Failure] = field(default_factory=list)
+    failures: list[Failure] = msgspec.field(default_factory=list)
     deferred: bool = False  # under ``main``: the --json result is printed by main, once
     result: Any = None
     accept_outside_edits: bool = False  # set by --accept-outside-edits on commands that write
     command: str = ""  # "sync", "backups prune": what the history records
     data: Any = None  # the command's result as emitted (the history takes its per-step figures)
     steps: list[Any] | None = None  # history.Step per step, for a command that fills them itself
-    deliveries: list[Any] = field(default_factory=list)  # history.Delivery of notifications the command sent
+    deliveries: list[Any] = msgspec.field(default_factory=list)  # history.Delivery of notifications the command sent
     _paths: Any = None
+    _config: tuple[Any, Any] | None = None  # (the file's stat key, the Config read from it)
 
     @property
     def paths(self) -> Any:
@@ -168,9 +169,14 @@ class Ctx:
         return self._paths
 
     def config(self) -> Any:
+        """The workspace's configuration: read once per command, and again only if its file changed."""
         from healthcache.config import Config
 
-        return Config.load(self.paths)
+        key = _stat_key(self.paths.config_file)
+        if self._config is None or key is None or self._config[0] != key:
+            config = Config.load(self.paths)
+            self._config = (key, config)
+        return self._config[1]
 
     def store(self) -> Any:
         from healthcache.store import Store
@@ -218,6 +224,17 @@ class Ctx:
 
     def transaction(self, store: Any, **kwargs: Any) -> Any:
         return store.transaction(lock_timeout=self.lock_timeout, on_wait=self.on_lock_wait, **kwargs)
+
+
+def _stat_key(path: Any) -> tuple[int, int, int, int] | None:
+    """What tells one state of a file from another without reading it; None when it cannot be known."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return (0, 0, 0, 0)  # absent: the defaults, until it appears
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _default_lock_timeout(quiet: bool) -> float | None:
@@ -427,8 +444,7 @@ def restore_advice(paths: Any) -> str:
     return "\n".join(lines)
 
 
-@dataclass
-class _Run:
+class _Run(msgspec.Struct):
     """One ``main`` call: the command's context, once its options are parsed."""
 
     argv: list[str]
