@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from healthcache.errors import CorruptInput, NewerSchema
+from healthcache.model import checks
 from healthcache.model.records import SCHEMA_VERSION, Cache
 
 _encoder = msgspec.json.Encoder()
@@ -29,7 +30,10 @@ _encoder = msgspec.json.Encoder()
 MAX_DEPTH = 64
 # In the canonical (2-space indented) form, nesting depth is indentation.
 _TOO_DEEP = re.compile(rb"\n" + b" " * (2 * MAX_DEPTH))
+# The model's decoder checks everything but the string patterns (``model.checks``): enough for bytes
+# healthcache wrote and validated itself.  ``_checked`` adds them, for any other bytes.
 _decoder = msgspec.json.Decoder(Cache)
+_checked = checks.CheckedDecoder(Cache)
 
 
 def _from_v1(doc: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +147,7 @@ def _migrate(data: bytes, path: Path, error: msgspec.ValidationError) -> Cache:
         if version < SCHEMA_VERSION and version in MIGRATIONS:
             doc = migrated(doc)
             try:
-                return msgspec.convert(doc, Cache)
+                return checks.convert_checked(doc, Cache)
             except msgspec.ValidationError as exc:
                 raise CorruptInput(path, f"migrated file does not match the schema: {exc}") from exc
     raise CorruptInput(path, f"does not match the cache schema: {error}") from error
@@ -181,9 +185,13 @@ def parse(data: bytes, path: Path) -> Cache:
 
 
 def prove(cache: Cache, data: bytes, path: Path, *, invariants: bool = True) -> None:
-    """What a parse does not prove of bytes not known as healthcache's own: no key given twice,
-    no nesting deeper than ``MAX_DEPTH`` and (``invariants``) the hard invariants.  Trusted
-    bytes are exactly what a save validated, invariants included."""
+    """What a parse does not prove of bytes not known as healthcache's own: the string patterns,
+    no key given twice, no nesting deeper than ``MAX_DEPTH`` and (``invariants``) the hard
+    invariants.  Trusted bytes are exactly what a save validated, invariants included."""
+    try:
+        checks.check_patterns(data, Cache)
+    except msgspec.ValidationError as exc:
+        raise CorruptInput(path, f"does not match the cache schema: {exc}") from exc
     canonical = encode(cache)
     if canonical != data:
         # Not our canonical bytes: hand-edited or written by another tool.  Only

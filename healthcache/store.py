@@ -31,6 +31,7 @@ from healthcache.cacheindex import CacheIndex, lineage_of, new_lineage, newest_t
 from healthcache.config import Config, Paths
 from healthcache.errors import CorruptInput, HealthcacheError, IntegrityRefused
 from healthcache.lock import write_lock
+from healthcache.model import checks
 from healthcache.model.records import Activity, Cache, Link, Tombstone, empty_cache, record_keys, sort_key
 from healthcache.timeutil import now_utc, utc_iso
 
@@ -43,8 +44,9 @@ class _Extras(msgspec.Struct, kw_only=True):
     links: list[Link]
 
 
-_activity_decoder = msgspec.json.Decoder(Activity)
-_extras_decoder = msgspec.json.Decoder(_Extras)
+# What a save decodes is not yet healthcache's own: its string patterns are checked too.
+_activity_decoder = checks.CheckedDecoder(Activity)
+_extras_decoder = checks.CheckedDecoder(_Extras)
 
 
 @dataclass(frozen=True)
@@ -694,7 +696,7 @@ class Transaction:
             fresh = self._fresh_activities(data, final)
             if fresh is None:
                 with codec.gc_paused():
-                    decoded = codec._decoder.decode(data)
+                    decoded = codec._checked.decode(data)
                 problems = codec.hard_invariants(decoded)
             else:
                 problems = codec.hard_invariants(msgspec.structs.replace(final, activities=fresh))
@@ -744,7 +746,7 @@ class Transaction:
         p, q = first - 2, old_first - 2  # the pending run of kept activities starts here, in each
         k = 0  # the next loaded activity the walk has not passed
         with codec.gc_paused():
-            codec._decoder.decode(data[: first - len(_OPEN)] + _NO_ACTIVITIES + data[end + len(_CLOSE) :])
+            codec._checked.decode(data[: first - len(_OPEN)] + _NO_ACTIVITIES + data[end + len(_CLOSE) :])
             for act in final.activities:
                 j = where.get(id(act))
                 if j is not None and j == k:

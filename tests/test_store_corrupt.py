@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -11,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from healthcache import codec
-from healthcache.errors import CorruptInput, NewerSchema
+from healthcache.errors import CorruptInput, HealthcacheError, NewerSchema
+from healthcache.model import checks
 from healthcache.model.records import SCHEMA_VERSION, Cache
 from healthcache.store import Store
 from healthcache.verify import strict_validate
@@ -202,7 +204,7 @@ def test_arbitrary_json_documents(value: object) -> None:
 
 def test_shipped_schema_is_the_model() -> None:
     shipped = json.loads((Path(__file__).parents[1] / "healthcache/model/schema.json").read_text())
-    generated = msgspec.json.schema(Cache)
+    generated = msgspec.json.schema(checks.strict(Cache))
     assert {k: v for k, v in shipped.items() if not k.startswith("$schema") and k not in ("$id", "title")} == generated
 
 
@@ -218,12 +220,7 @@ def test_validators_agree_on_invalid(name: str) -> None:
         doc = codec.strict_json(data, Path("x"))
     except CorruptInput:
         return  # not JSON at all: neither validator is reached
-    compiled_ok = True
-    try:
-        msgspec.convert(doc, Cache)
-    except msgspec.ValidationError:
-        compiled_ok = False
-    assert compiled_ok == (strict_validate(doc) == []), name
+    assert _compiled_ok(doc) == (strict_validate(doc) == []), name
 
 
 @settings(max_examples=150)
@@ -237,19 +234,30 @@ def test_validators_agree_on_field_mutations(data: st.DataObject) -> None:
         doc[field] = value
     else:
         act[field] = value
-    compiled_ok = True
-    try:
-        msgspec.convert(doc, Cache)
-    except msgspec.ValidationError:
-        compiled_ok = False
-    assert compiled_ok == (strict_validate(doc) == []), (field, value)
+    assert _compiled_ok(doc) == (strict_validate(doc) == []), (field, value)
 
 
 def test_validators_agree_on_valid() -> None:
     for n in (0, 1, 25):
         doc = json.loads(codec.encode(factories.cache(n)))
-        msgspec.convert(doc, Cache)
+        assert _compiled_ok(doc)
         assert strict_validate(doc) == []
+
+
+def _compiled_ok(doc: object) -> bool:
+    """What the store's validation of bytes not known as its own says (the model's decoder and the
+    pattern check, ``codec._checked``); ``checks.convert_checked`` on the document must say the same."""
+    try:
+        codec._checked.decode(json.dumps(doc).encode())
+        ok = True
+    except msgspec.ValidationError:
+        ok = False
+    try:
+        checks.convert_checked(doc, Cache)
+        assert ok, "convert_checked accepted what the decoder refused"
+    except msgspec.ValidationError:
+        assert not ok, "convert_checked refused what the decoder accepted"
+    return ok
 
 
 def _nested(levels: int) -> dict:
@@ -277,3 +285,88 @@ def test_save_refuses_absurdly_nested_payload(store: Store) -> None:
     with store.transaction() as tx, pytest.raises(HealthcacheError, match="nested more than 64"):
         tx.save(ms.structs.replace(tx.cache, activities=[deep]))
     assert not store.paths.cache.exists()
+
+
+# --- the string patterns: checked where bytes are not proven healthcache's own ---------
+
+
+def _pattern_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the bytes given to the pattern check."""
+    seen: list[int] = []
+    real = checks.check_patterns
+
+    def counting(data: bytes | memoryview, cls: type[msgspec.Struct]) -> None:
+        seen.append(len(data))
+        real(data, cls)
+
+    monkeypatch.setattr(checks, "check_patterns", counting)
+    return seen
+
+
+def test_a_file_healthcache_saved_is_loaded_without_its_patterns_checked_again(
+    store: Store, seeded: Callable[[int], Cache], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: every load ran the patterns' regexes (a third of the typed parse).  Now a file whose
+    hash is the one its save recorded is not checked again; any other file is, in full."""
+    seeded(30)
+    seen = _pattern_checks(monkeypatch)
+    store.read()
+    assert seen == []
+    data = store.paths.cache.read_bytes()
+    store.paths.cache.write_bytes(data.replace(b'"generator": "', b'"generator": "edited ', 1))  # outside edit
+    store.read()
+    assert seen == [len(data) + len(b"edited ")]
+
+
+def test_a_pattern_broken_outside_healthcache_is_refused_with_the_file_and_where(
+    store: Store, seeded: Callable[[int], Cache]
+) -> None:
+    seeded(5)
+    data = store.paths.cache.read_bytes()
+    sport = store.read().cache.activities[2].sport
+    broken = data.replace(f'"sport": "{sport}"'.encode(), b'"sport": "Trail Run"')
+    store.paths.cache.write_bytes(broken)
+    with pytest.raises(CorruptInput) as err:
+        store.read()
+    assert str(store.paths.cache) in str(err.value) and "$.activities[" in str(err.value)
+    assert "does not match the cache schema" in str(err.value)
+    assert store.paths.cache.read_bytes() == broken
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("sport", "Trail Run"), ("start_time", "2024-05-19 07:00:00"), ("source", "Garmin"), ("aliases", ["no-colon"])],
+)
+def test_a_save_checks_the_patterns_of_what_it_writes(
+    store: Store, seeded: Callable[[int], Cache], field: str, value: object
+) -> None:
+    """An activity built in code with a value its pattern refuses is refused by the save, which writes nothing."""
+    seeded(5)
+    before = store.paths.cache.read_bytes()
+    with store.transaction() as tx, pytest.raises(HealthcacheError, match="does not match the schema"):
+        bad = msgspec.structs.replace(factories.activity(99), **{field: value})
+        tx.save(msgspec.structs.replace(tx.cache, activities=[*tx.cache.activities, bad]))
+    assert store.paths.cache.read_bytes() == before
+
+
+def test_the_pattern_checker_holds_every_pattern_of_the_model() -> None:
+    """``checker(Cache)`` refuses each patterned field's bad value, wherever in the model it is."""
+    doc = json.loads(codec.encode(factories.cache(2)))
+    doc["tombstones"] = [{"id": "garmin:9", "deleted_at": "2024-01-01T00:00:00Z", "reason": "r"}]
+    doc["links"] = [{"ids": ["garmin:1", "strava:2"], "kind": "same", "at": "2024-01-01T00:00:00Z"}]
+    checks.check_patterns(json.dumps(doc).encode(), Cache)
+    for where in (
+        ("updated_at",),
+        ("activities", 1, "id"),
+        ("activities", 1, "first_seen_at"),
+        ("tombstones", 0, "deleted_at"),
+        ("links", 0, "ids", 1),
+    ):
+        bad = json.loads(json.dumps(doc))
+        *path, last = where
+        target = bad
+        for step in path:
+            target = target[step]
+        target[last] = "Not Valid"
+        with pytest.raises(msgspec.ValidationError, match="matching regex"):
+            checks.check_patterns(json.dumps(bad).encode(), Cache)

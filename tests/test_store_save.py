@@ -27,10 +27,10 @@ from tests import factories
 
 
 class _CountingDecoder:
-    """Stands in for the cache decoder and counts the bytes it is given."""
+    """Stands in for the save's cache decoder (patterns checked) and counts the bytes it is given."""
 
     def __init__(self) -> None:
-        self.real = codec._decoder
+        self.real = codec._checked
         self.bytes = 0
 
     def decode(self, data: bytes) -> Any:
@@ -45,7 +45,7 @@ def test_a_save_adding_activities_decodes_only_them_and_the_header(
     size = store.paths.cache.stat().st_size
     counter = _CountingDecoder()
     with store.transaction() as tx:
-        monkeypatch.setattr(codec, "_decoder", counter)  # after the load: count the save alone
+        monkeypatch.setattr(codec, "_checked", counter)  # after the load: count the save alone
         assert tx.save(factories.with_new(tx.cache, "n1-", 5, start=10_000)).changed
     written = store.paths.cache.read_bytes()
     assert len(written) > size
@@ -113,7 +113,7 @@ def test_a_file_not_known_as_its_own_is_decoded_in_full(
     store.paths.index.unlink()  # the file can no longer vouch for its bytes
     counter = _CountingDecoder()
     with store.transaction() as tx:
-        monkeypatch.setattr(codec, "_decoder", counter)
+        monkeypatch.setattr(codec, "_checked", counter)
         tx.save(factories.with_new(tx.cache, "n4-", 5, start=10_000))
     assert counter.bytes >= store.paths.cache.stat().st_size
 

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 import msgspec
 
+from healthcache.model import checks
 from healthcache.model.records import SourceRecord
 from healthcache.timeutil import utc_iso
 
@@ -150,7 +151,7 @@ def local_iso(dt: datetime) -> str:
     return dt.replace(tzinfo=None, microsecond=0).isoformat()
 
 
-_record_decoder = msgspec.json.Decoder(SourceRecord)
+_record_decoder = checks.CheckedDecoder(SourceRecord)  # an importer's record is checked in full
 
 
 def validated(record: SourceRecord) -> SourceRecord:

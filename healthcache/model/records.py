@@ -2,8 +2,11 @@
 
 The msgspec Structs are the compiled validator of ``schema.json``: decoding the
 file into them parses and type-checks in one pass, which is what keeps load and
-save close to the cost of bare JSON parsing.  ``schema.json`` is the reference,
-``jsonschema`` checks it under ``verify --strict``, and tests prove both agree.
+save close to the cost of bare JSON parsing.  The string patterns are the one
+part checked apart (``checks``), and only where the bytes are not the ones
+healthcache validated when it wrote them.  ``schema.json`` is the reference
+(``checks.strict(Cache)`` generates it), ``jsonschema`` checks it under
+``verify --strict``, and tests prove all three agree.
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ from typing import Annotated, Any, Final, Literal, Protocol
 
 import msgspec
 
+from healthcache.model.checks import Pattern
 from healthcache.timeutil import UTC_PATTERN
 
 SCHEMA_VERSION: Final = 2
 
 # Field types with their constraints, shared by every record below.
-UtcTime = Annotated[str, msgspec.Meta(pattern=UTC_PATTERN)]
-SourceName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]*$")]
-RecordId = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]*:.+$")]
-Sport = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]*$")]
+# The string patterns are ``checks.Pattern``s: checked where bytes are not known as healthcache's
+# own (``checks.checker``), not on every load of a file healthcache wrote and validated itself.
+UtcTime = Annotated[str, Pattern(UTC_PATTERN)]
+SourceName = Annotated[str, Pattern(r"^[a-z][a-z0-9_]*$")]
+RecordId = Annotated[str, Pattern(r"^[a-z][a-z0-9_]*:.+$")]
+Sport = Annotated[str, Pattern(r"^[a-z][a-z0-9_]*$")]
 NonNeg = Annotated[float, msgspec.Meta(ge=0)]
 HeartRate = Annotated[float, msgspec.Meta(ge=0, le=300)]
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from healthcache.model import checks
 from healthcache.model.records import SourceRecord
 
 
@@ -43,7 +44,7 @@ def validate(record: SourceRecord) -> SourceRecord:
     record at a time, instead of failing the whole save later.
     """
     try:
-        checked = msgspec.convert(msgspec.to_builtins(msgspec.structs.replace(record, raw=None)), SourceRecord)
+        checked = checks.convert_checked(msgspec.to_builtins(msgspec.structs.replace(record, raw=None)), SourceRecord)
     except msgspec.ValidationError as exc:
         raise ValueError(str(exc)) from exc
     return msgspec.structs.replace(checked, raw=record.raw)
