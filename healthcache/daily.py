@@ -261,6 +261,7 @@ class _Daily(msgspec.Struct):
     clock: Callable[[], datetime]
     opener: Any
     before_sync: Callable[[], None] | None = None  # e.g. the CLI keeping the clients' logs off the terminal
+    known: DailyState | None = None  # the daily state as this run read it (once) or last remembered it
 
     @property
     def paths(self) -> Paths:
@@ -445,20 +446,31 @@ def _load(paths: Paths) -> DailyState:
     return state.load(paths, STATE, DailyState, DailyState())
 
 
+def _known(run: _Daily) -> DailyState:
+    """The daily state, read once per run: what it remembers are facts about files by their sha256
+    (that cache passed verify, that mirror was left so), which stay true, so a read made earlier in
+    the run is as good a hint as a new one; a step that remembers something updates it."""
+    if run.known is None:
+        run.known = _load(run.paths)
+    return run.known
+
+
 def _remember(run: _Daily, change: Callable[[DailyState], DailyState]) -> str | None:
     """Update the daily state under the write lock; a busy lock only costs the next run a read (the note)."""
     from healthcache.lock import write_lock
 
     try:
         with write_lock(run.paths.lock, timeout=run.lock_timeout, on_wait=run.on_wait):
-            state.save(run.paths.state_file(STATE), change(_load(run.paths)))
+            now = change(_load(run.paths))
+            state.save(run.paths.state_file(STATE), now)
+            run.known = now
     except LockBusy:
         return "the write lock was busy: not remembered, the next run checks again"
     return None
 
 
 def _backfill(run: _Daily, sources: tuple[str, ...]) -> StepOutcome:
-    skip = backfill_skip(_load(run.paths).backfilled, _cache_sha(run.paths))
+    skip = backfill_skip(_known(run).backfilled, _cache_sha(run.paths))
     if skip is not None:
         return StepOutcome(name="backfill-hr", status="skipped", reason=skip)
     from healthcache.sources.backfill import BackfillOptions, backfill_hr
@@ -496,7 +508,7 @@ def _backfill(run: _Daily, sources: tuple[str, ...]) -> StepOutcome:
 
 def _verify(run: _Daily) -> StepOutcome:
     baseline = _baseline_sha(run.paths)
-    skip = verify_skip(_load(run.paths).verified, _cache_sha(run.paths), baseline)
+    skip = verify_skip(_known(run).verified, _cache_sha(run.paths), baseline)
     if skip is not None:
         return StepOutcome(name="verify", status="skipped", reason=skip)
     from healthcache.verify import verify
@@ -521,7 +533,7 @@ def _export(run: _Daily) -> list[StepOutcome]:
     from healthcache.export.targets import parse_target
 
     specs, config, paths = list(run.config.export.targets), run.config, run.paths
-    remembered, cache_sha = _load(paths).exported, _cache_sha(paths)  # the sha before the export: conservative
+    remembered, cache_sha = _known(run).exported, _cache_sha(paths)  # the sha before the export: conservative
     files: dict[int, str] = {}  # position -> the SQLite mirror's file, for the targets that can be remembered
     out: dict[int, StepOutcome] = {}
     for i, spec in enumerate(specs):

@@ -164,3 +164,25 @@ def test_a_run_reads_its_configuration_once_and_again_only_when_it_changed(
     ws.paths.config_file.write_text('[export]\ntargets = ["sqlite:other.db"]\n')
     assert ctx.config().export.targets == ("sqlite:other.db",) and len(loads) == 3  # changed: read again
     assert ctx.config() is ctx.config() and len(loads) == 3
+
+
+def test_a_run_reads_the_daily_state_once(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """backfill-hr, verify and the export each ask it; one read serves them (what a step remembers
+    is kept as it wrote it), and what they decide is what they decided on a read each."""
+    from healthcache import daily, state
+
+    setup_home(ws)
+    assert run_json(ws)[0] == 0  # everything done once: each skip is now remembered
+    reads: list[str] = []
+    real = state.load
+
+    def counted(paths: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        reads.append(name)
+        return real(paths, name, *args, **kwargs)
+
+    monkeypatch.setattr(state, "load", counted)
+    code, doc = run_json(ws)
+    assert code == 0
+    skipped = {s["name"]: s["reason"] for s in doc["steps"] if s["status"] == "skipped"}
+    assert {"backfill-hr", "verify", f"export {ws.paths.home / 'mirror.db'}"} <= set(skipped)
+    assert reads.count(daily.STATE) == 1
