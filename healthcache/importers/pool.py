@@ -79,6 +79,11 @@ class Decoder:
 
     # ------------------------------------------------------------ the two ways in
 
+    @property
+    def busy(self) -> bool:
+        """Something is queued: a continuation given now would wait its turn (``later``)."""
+        return bool(self._queue)
+
     def later(self, then: Callable[[], None]) -> None:
         """Run ``then`` in input order: now if nothing is pending, else after what was queued before it."""
         if self._queue:

@@ -70,6 +70,7 @@ _COUNTED = ("imported", "skipped", "unchanged", "failed")
 # Every name a Polar session id is read from starts so (``formats.POLAR_NAME``, ASCII, any case).
 _SESSION_PREFIX = "training-session-"
 _SESSION_LEN = len(_SESSION_PREFIX)
+_IMPORTED = stat_reason(None)
 
 
 class _Archive(msgspec.Struct):
@@ -274,7 +275,10 @@ def _read_all(run: _Run, found: list[tuple[str, os.stat_result]]) -> None:
         for path, st in found:
             line = None if run.full else _unchanged(run, path, st)
             if line is not None:  # the common case of a day with nothing new: nothing else to record
-                run.decoder.later(partial(run.results.append, line))
+                if run.decoder.busy:
+                    run.decoder.later(partial(run.results.append, line))
+                else:
+                    run.results.append(line)
                 if listening:
                     _advance(run, line.path)
                 continue
@@ -341,18 +345,21 @@ def _unchanged(run: _Run, path: str, st: os.stat_result) -> FileResult | None:
     None sends the file the full way (``_one_file``): no entry, another stat, a failure before, or a
     name that may be a Polar session's (its session decides first); so the line is the same either way.
     """
-    label = path_key(path)
-    hit = run.manifests.by_path.get(label)
+    if not path.isascii():  # its label is path_key's, and its name may still be a session's: the full way
+        return None
+    hit = run.manifests.by_path.get(path)
     if hit is None:
         return None
     entry = hit[1]
-    if entry.size != st.st_size or entry.mtime_ns != st.st_mtime_ns or _failed(entry):
+    if entry.size != st.st_size or entry.mtime_ns != st.st_mtime_ns or entry.status == "failed":
         return None
-    name = label[label.rfind("/") + 1 :]
-    if not name.isascii() or name[:_SESSION_LEN].lower() == _SESSION_PREFIX:
+    if entry.members and _failed(entry):
         return None
-    reason = stat_reason(f"{entry.reason}" if entry.status == "skipped" else None)
-    return FileResult(path=label, status="unchanged", kind=entry.kind, opened=False, reason=reason)
+    start = path.rfind("/") + 1
+    if path[start : start + _SESSION_LEN].lower() == _SESSION_PREFIX:
+        return None
+    reason = _IMPORTED if entry.status != "skipped" else stat_reason(f"{entry.reason}")
+    return FileResult(path=path, status="unchanged", kind=entry.kind, opened=False, reason=reason)
 
 
 def _one_file(run: _Run, item: Item) -> None:
