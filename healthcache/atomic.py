@@ -147,7 +147,12 @@ class Prepared:
             self.tmp.unlink()
 
 
-def prepare(path: Path, data: bytes, *, mode: int | None = None, safe: str | None = None) -> Prepared:
+# A file's content, whole or in parts written one after the other: a big file's final newline is
+# written after it rather than copied onto it (``codec.encode_body``).
+Chunks = bytes | tuple[bytes, ...]
+
+
+def prepare(path: Path, data: Chunks, *, mode: int | None = None, safe: str | None = None) -> Prepared:
     """Write ``data`` to a temp file beside ``path`` and fsync it; ``commit`` the result to finish the save.
 
     Arguments and errors as ``save_atomic``'s; a failure leaves no temp file.
@@ -163,7 +168,7 @@ def prepare(path: Path, data: bytes, *, mode: int | None = None, safe: str | Non
     return Prepared(path, tmp, existed, safe)
 
 
-def _write_temp(path: Path, data: bytes, mode: int | None) -> Path:
+def _write_temp(path: Path, data: Chunks, mode: int | None) -> Path:
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     final_mode = existing_mode(path) if mode is None else mode
@@ -173,12 +178,13 @@ def _write_temp(path: Path, data: bytes, mode: int | None) -> Path:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                written = _write(fd, view)
-                if written <= 0:
-                    raise OSError(errno.EIO, "short write", str(tmp))
-                view = view[written:]
+            for part in (data,) if isinstance(data, bytes) else data:
+                view = memoryview(part)
+                while view:
+                    written = _write(fd, view)
+                    if written <= 0:
+                        raise OSError(errno.EIO, "short write", str(tmp))
+                    view = view[written:]
             if final_mode != 0o600:
                 os.fchmod(fd, final_mode)
             _fsync(fd)

@@ -225,7 +225,7 @@ def find(folder: Path, sha256_hex: str) -> Path | None:
 
 
 def prepare_backup(
-    folder: Path, data: bytes, sha256_hex: str, when: datetime, mode: int | None = None
+    folder: Path, data: atomic.Chunks, sha256_hex: str, when: datetime, mode: int | None = None
 ) -> atomic.Prepared:
     """Keep ``data`` (a state being saved) as a backup of its own: written and fsynced beside its place
     (``atomic.prepare``); ``commit`` the result once the state is saved."""
@@ -276,18 +276,26 @@ def remove_backups(paths: list[Path]) -> None:
         ) from exc
 
 
-def compressed_form(data: bytes) -> bytes | None:
+def compressed_form(data: atomic.Chunks) -> bytes | None:
     """``data`` as one zstd frame (content size and checksum in it), or None if it
     does not decompress back to exactly ``data``: then the backup stays plain."""
-    blob = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compress(data)
+    parts = (data,) if isinstance(data, bytes) else data
+    size = sum(map(len, parts))
+    frame = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compressobj(size=size)
+    blob = b"".join([*(frame.compress(part) for part in parts), frame.flush()])
     try:
-        same = zstandard.ZstdDecompressor().decompress(blob) == data
+        back = memoryview(zstandard.ZstdDecompressor().decompress(blob))
     except zstandard.ZstdError:
-        same = False
-    return blob if same else None
+        return None
+    at = 0
+    for part in parts:
+        if back[at : at + len(part)] != part:
+            return None
+        at += len(part)
+    return blob if at == len(back) else None
 
 
-def compress_in_background(data: bytes) -> Callable[[], bytes | None]:
+def compress_in_background(data: atomic.Chunks) -> Callable[[], bytes | None]:
     """Start ``compressed_form(data)`` on a thread (zstd releases the GIL); call the result to wait for it.
 
     A save starts this for the state it replaces, which becomes the second

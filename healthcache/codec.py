@@ -70,9 +70,24 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+EOL = b"\n"  # the canonical form's final byte
+
+
 def encode(cache: Cache) -> bytes:
     """The canonical form: 2-space indented JSON, one trailing newline."""
-    return msgspec.json.format(_encoder.encode(cache), indent=2) + b"\n"
+    return encode_body(cache) + EOL
+
+
+def encode_body(cache: Cache) -> bytes:
+    """The canonical form but its final newline (``EOL``), which a big file's writer writes after it:
+    appending it would copy the whole file once more (250 MB at 100k activities, ~0.15 s of fresh
+    memory here)."""
+    return msgspec.json.format(_encoder.encode(cache), indent=2)
+
+
+def is_canonical(data: bytes, body: bytes) -> bool:
+    """Whether ``data`` is ``body`` and ``EOL``, compared in place."""
+    return len(data) == len(body) + len(EOL) and data.endswith(EOL) and data.startswith(body)
 
 
 def depth(value: Any) -> int:
@@ -192,8 +207,8 @@ def prove(cache: Cache, data: bytes, path: Path, *, invariants: bool = True) -> 
         checks.check_patterns(data, Cache)
     except msgspec.ValidationError as exc:
         raise CorruptInput(path, f"does not match the cache schema: {exc}") from exc
-    canonical = encode(cache)
-    if canonical != data:
+    canonical = encode_body(cache)
+    if not is_canonical(data, canonical):
         # Not our canonical bytes: hand-edited or written by another tool.  Only
         # the exact parser can tell whether a key was given twice.
         strict_json(data, path)

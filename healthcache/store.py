@@ -14,6 +14,7 @@ it lost an activity or its HR data, unless the loss is accepted.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import hashlib
 import threading
@@ -135,8 +136,13 @@ class Loaded:
     exists: bool
     sha256: str | None = None
     size: int = 0
-    data: bytes = field(default=b"", repr=False)
+    data: bytes = field(default=b"", repr=False)  # the file's bytes, but ``tail``
     index: CacheIndex | None = None  # the index as read beside the file
+    tail: bytes = b""  # after a save: its final newline, written after ``data`` rather than copied onto it
+
+    def content(self) -> atomic.Chunks:
+        """The file's bytes, in their parts."""
+        return (self.data, self.tail) if self.tail else self.data
 
 
 @dataclass(frozen=True)
@@ -203,8 +209,11 @@ def load_file(path: Path, *, index: CacheIndex | None = None, clock: Callable[[]
     return Loaded(cache=cache, exists=True, sha256=sha, size=len(data), data=data, index=index)
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _sha256(*parts: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part)
+    return digest.hexdigest()
 
 
 def _written_before(path: Path, now: datetime) -> datetime:
@@ -270,20 +279,22 @@ def _element(act: Activity) -> bytes:
 
 
 def _same_but_header(data: bytes, old: Loaded, new: Cache) -> bool:
-    """Whether ``data`` (``new`` with this save's header) is the loaded file's bytes but for the
-    header's time and generator: then the save changes nothing.  Compared in place, no copy."""
+    """Whether ``data`` and ``codec.EOL`` (``new`` with this save's header) are the loaded file's bytes
+    but for the header's time and generator: then the save changes nothing.  Compared in place, no copy."""
     from healthcache import codec
 
     body = _OPEN[:-2]  # the body starts at the activities key
     i, j = data.find(body), old.data.find(body)
-    if i < 0 or j < 0 or len(data) - i != len(old.data) - j:
+    if i < 0 or j < 0 or len(data) + len(codec.EOL) - i != old.size - j:
         return False
     head = codec.encode(
         msgspec.structs.replace(
             new, updated_at=old.cache.updated_at, generator=old.cache.generator, activities=[], tombstones=[], links=[]
         )
     )
-    return head.find(body) == j and old.data.startswith(head[:j]) and old.data.startswith(memoryview(data)[i:], j)
+    rest = memoryview(data)[i:]
+    ends = old.tail == codec.EOL if old.tail else old.data.endswith(codec.EOL)
+    return head.find(body) == j and old.data.startswith(head[:j]) and old.data.startswith(rest, j) and ends
 
 
 def _unique_keys(activities: list[Activity]) -> set[str] | None:
@@ -338,7 +349,7 @@ class _KeepAhead:
     after the cache is saved, as ``backup.backup_failed`` says."""
 
     def __init__(
-        self, tx: Transaction, data: bytes, sha: Callable[[], str], when: datetime, *, background: bool = True
+        self, tx: Transaction, data: atomic.Chunks, sha: Callable[[], str], when: datetime, *, background: bool = True
     ) -> None:
         self._folder, self._sha, self._when = tx.paths.backups, sha, when
 
@@ -494,21 +505,21 @@ class Transaction:
             return SaveResult(changed=False)
         now = self.store.clock()
         final = msgspec.structs.replace(new, updated_at=utc_iso(now), generator=GENERATOR)
-        data = codec.encode(final)
+        data = codec.encode_body(final)  # the file is ``data`` and then ``codec.EOL``
         if self.corrupt is None and old.exists and _same_but_header(data, old, new):
             if self.outside is None and old.index is not None:
                 return SaveResult(changed=False, sha256=old.sha256, lineage=self.lineage)
             return self._adopt()
         # The hash of what will be written, on a thread (hashlib releases the GIL) beside the checks.
-        digest = _in_background(partial(_sha256, data))
+        digest = _in_background(partial(_sha256, data, codec.EOL))
         violations = self._guard(new)
         if violations and force_reason is None:
             raise IntegrityRefused(guard.describe(violations), violations)
         # The new file is written and fsynced to a temp file on a thread while its bytes are
         # validated (``atomic.prepare``); it is put in place only after.
-        ahead = _in_background(partial(atomic.prepare, paths.cache, data))
+        ahead = _in_background(partial(atomic.prepare, paths.cache, (data, codec.EOL)))
         # So is the copy kept as the newest backup, on a thread of its own; it is put in place after the cache.
-        keep = _KeepAhead(self, data, digest, now)
+        keep = _KeepAhead(self, (data, codec.EOL), digest, now)
         try:
             live = self._validate(data, final)
             backup_path = self._back_up_replaced(now)
@@ -519,7 +530,7 @@ class Transaction:
         # The state being replaced becomes the second newest backup, stored compressed:
         # compress it from memory on a thread (zstd releases the GIL) while this save writes.
         replaced = old.sha256 if old.exists and self.corrupt is None and old.data else None
-        compressed = backup.compress_in_background(old.data) if replaced else None
+        compressed = backup.compress_in_background(old.content()) if replaced else None
         lineage = self._next_lineage(dropped=bool(violations))
         removals = _Removals()
         try:
@@ -530,10 +541,13 @@ class Transaction:
                 raise
             sha = digest()
             kept = keep.commit()
-            index = self._write_index(final, data, sha, lineage, live)
+            size = len(data) + len(codec.EOL)
+            index = self._write_index(final, size, sha, lineage, live)
             outside = self.outside
             # What was validated is what was written: ``final`` is what those bytes decode to.
-            self.loaded = Loaded(cache=final, exists=True, sha256=sha, size=len(data), data=data, index=index)
+            self.loaded = Loaded(
+                cache=final, exists=True, sha256=sha, size=size, data=data, index=index, tail=codec.EOL
+            )
             self.corrupt = None
             self.outside = None
             self._prune(replaced, compressed)
@@ -579,7 +593,7 @@ class Transaction:
             return new_lineage()
         return lineage_of(index)
 
-    def _keep(self, data: bytes, sha: str, when: datetime) -> Path:
+    def _keep(self, data: atomic.Chunks, sha: str, when: datetime) -> Path:
         """Keep the state just saved as the newest backup: the reference for outside edits.
 
         A copy, not a link: a script that rewrites the cache in place must not
@@ -587,7 +601,7 @@ class Transaction:
         """
         return _KeepAhead(self, data, lambda: sha, when, background=False).commit()
 
-    def _prepare_keep(self, data: bytes, sha: str, when: datetime) -> Path | atomic.Prepared:
+    def _prepare_keep(self, data: atomic.Chunks, sha: str, when: datetime) -> Path | atomic.Prepared:
         """``_keep`` up to its commit: the newest backup when it holds this state already, else the copy
         written and fsynced beside its place."""
         from healthcache import backup
@@ -609,11 +623,11 @@ class Transaction:
         """
         old = self.loaded
         assert old.sha256 is not None
-        kept = self._keep(old.data, old.sha256, self.store.clock())
+        kept = self._keep(old.content(), old.sha256, self.store.clock())
         lineage = new_lineage()
-        index = self._write_index(old.cache, old.data, old.sha256, lineage)
+        index = self._write_index(old.cache, old.size, old.sha256, lineage)
         outside = self.outside
-        self.loaded = Loaded(cache=old.cache, exists=True, sha256=old.sha256, size=old.size, data=old.data, index=index)
+        self.loaded = dataclasses.replace(old, index=index)
         self.outside = None
         return SaveResult(changed=False, sha256=old.sha256, kept=kept, lineage=lineage, outside=outside)
 
@@ -789,9 +803,7 @@ class Transaction:
                 q += 2 + len(element)
         return fresh
 
-    def _write_index(
-        self, cache: Cache, data: bytes, sha: str, lineage: str, keys: set[str] | None = None
-    ) -> CacheIndex:
+    def _write_index(self, cache: Cache, size: int, sha: str, lineage: str, keys: set[str] | None = None) -> CacheIndex:
         from healthcache import guard
 
         st = self.paths.cache.stat()
@@ -799,7 +811,7 @@ class Transaction:
         total = sum(per_source.values())
         index = CacheIndex(
             sha256=sha,
-            size=len(data),
+            size=size,
             mtime_ns=st.st_mtime_ns,
             activities=len(cache.activities),
             records=total,

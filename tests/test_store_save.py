@@ -11,6 +11,7 @@ only the activities that changed, with every check exactly as strong as before.
 from __future__ import annotations
 
 import gc
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from healthcache import codec
+from healthcache import backup, codec
+from healthcache.cacheindex import read_index
 from healthcache.errors import HealthcacheError, IntegrityRefused
 from healthcache.model.records import Activity, Cache, Tombstone, sort_key
 from healthcache.store import Store, load_file
@@ -115,7 +117,7 @@ def test_a_file_not_known_as_its_own_is_decoded_in_full(
     with store.transaction() as tx:
         monkeypatch.setattr(codec, "_checked", counter)
         tx.save(factories.with_new(tx.cache, "n4-", 5, start=10_000))
-    assert counter.bytes >= store.paths.cache.stat().st_size
+    assert counter.bytes >= store.paths.cache.stat().st_size - len(codec.EOL)  # all of it (its final newline aside)
 
 
 def test_leaving_a_transaction_does_not_walk_the_cache_with_the_collector(
@@ -224,3 +226,33 @@ def test_the_walk_decodes_exactly_the_activities_not_kept_as_loaded(
         loaded = {id(a) for a in tx.cache.activities}
         assert fresh == [a for a in final.activities if id(a) not in loaded]
         assert codec._decoder.decode(data).activities == final.activities
+
+
+def test_a_save_writes_its_final_newline_after_the_file_rather_than_copying_the_file_to_append_it(
+    store: Store, seeded: Callable[[int], Cache], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: ``codec.encode`` built the whole file and copied it once more to append one byte (250 MB of
+    fresh memory at 100k activities).  Now the body and its newline are hashed, written and compressed in
+    parts, and every file is still exactly the canonical bytes: the cache, its index and each backup."""
+    seeded(50)
+    real = codec.encode
+    encoded: list[int] = []
+
+    def counting(cache: Cache) -> bytes:
+        encoded.append(len(cache.activities))
+        return real(cache)
+
+    monkeypatch.setattr(codec, "encode", counting)
+    with store.transaction() as tx:
+        tx.save(factories.with_new(tx.cache, "e1-", 5, start=10_000))
+        # a second save in the transaction replaces the state held in memory, newline apart
+        tx.save(factories.with_new(tx.cache, "e2-", 5, start=20_000))
+    assert max(encoded, default=0) == 0  # at most the header alone, to compare
+    data = store.paths.cache.read_bytes()
+    assert data == real(load_file(store.paths.cache).cache)
+    index = read_index(store.paths)
+    assert index is not None and (index.sha256, index.size) == (hashlib.sha256(data).hexdigest(), len(data))
+    kept = backup.list_backups(store.paths.backups)
+    assert len(kept) == 3 and kept[0].path.read_bytes() == data
+    assert [info.compressed for info in kept] == [False, True, True]
+    assert backup.verify_backups(store.paths.backups) == []

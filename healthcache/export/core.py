@@ -127,7 +127,7 @@ def _read_snapshot(store: Store) -> _Snapshot:
     index = read_index(paths)
     if index is None or index.sha256 != sha:
         loaded = store.read()
-        data = codec.encode(loaded.cache)
+        data = codec.encode_body(loaded.cache)  # sliced, never written: no final newline needed
         sha = loaded.sha256 or sha
     raw = _raw_decoder.decode(data)
     items: list[CacheItem] = []
