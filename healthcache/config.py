@@ -16,7 +16,6 @@ its user after the fact (e.g. a retention count that only fails after a save).
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
@@ -418,6 +417,8 @@ def _refuse_unknown(doc: dict[str, Any], where: Path | str) -> None:
         known = section.__struct_fields__
         for key in value:
             if key not in known:
+                import difflib  # only to name the nearest of a wrong name
+
                 near = difflib.get_close_matches(key, known, n=1)
                 hint = f' (did you mean "{near[0]}"?)' if near else ""
                 raise ConfigError(
@@ -431,6 +432,8 @@ def _describe_unknown(name: str, doc: dict[str, Any]) -> str:
         homes = [s for s, kind in SECTIONS.items() if name in kind.__struct_fields__]
         if homes:
             return f'"{name}": a key at the top level; it belongs in [{homes[0]}]'
+    import difflib  # only to name the nearest of a wrong name
+
     guess = SECTION_ALIASES.get(name) or next(iter(difflib.get_close_matches(name, SECTIONS, n=1)), None)
     hint = f" (did you mean [{guess}]?)" if guess else ""
     return f"[{name}]{hint}; the sections are " + ", ".join(f"[{s}]" for s in SECTIONS)
@@ -570,6 +573,8 @@ def _check_notify(values: NotifySection, where: Path | str) -> None:
     """Event names are known; each URL is an apprise URL (``scheme://...``), told without its credentials."""
     for name in values.on:
         if name not in NOTIFY_EVENTS:
+            import difflib  # only to name the nearest of a wrong name
+
             near = difflib.get_close_matches(name, NOTIFY_EVENTS, n=1)
             hint = f' (did you mean "{near[0]}"?)' if near else ""
             raise ConfigError(
@@ -589,6 +594,8 @@ def _check_run(values: RunSection, where: Path | str) -> None:
     """``[run] steps`` names known steps, each once."""
     for name in values.steps:
         if name not in RUN_STEPS:
+            import difflib  # only to name the nearest of a wrong name
+
             near = difflib.get_close_matches(name, RUN_STEPS, n=1)
             hint = f' (did you mean "{near[0]}"?)' if near else ""
             raise ConfigError(
@@ -617,6 +624,8 @@ def _to_config(parsed: ConfigFile, where: Path | str) -> Config:
     known = known_sources()
     for name in pref:
         if name not in known:
+            import difflib  # only to name the nearest of a wrong name
+
             near = difflib.get_close_matches(name, known, n=1)
             hint = f' (did you mean "{near[0]}"?)' if near else ""
             raise ConfigError(

@@ -51,6 +51,7 @@ NOT_NEEDED = (
     "healthcache.guard",
     "zstandard",
     "zipfile",  # no archive is opened
+    "difflib",  # only a wrong name in the configuration is matched to the nearest right one
     "json",  # nothing is printed as JSON (the run is --quiet)
 )
 
@@ -186,3 +187,37 @@ def test_a_run_reads_the_daily_state_once(ws: Workspace, monkeypatch: pytest.Mon
     skipped = {s["name"]: s["reason"] for s in doc["steps"] if s["status"] == "skipped"}
     assert {"backfill-hr", "verify", f"export {ws.paths.home / 'mirror.db'}"} <= set(skipped)
     assert reads.count(daily.STATE) == 1
+
+
+def test_a_record_without_secrets_is_written_without_compiling_the_secret_patterns() -> None:
+    """``history.redact`` compiles its patterns at the first text one of them could match; what it
+    returns is what the patterns give, for plain texts, secrets, and letters that fold to ASCII."""
+    import re
+
+    from healthcache import history
+
+    def patterns_applied(text: str) -> str:
+        text = re.sub(history._URL_USERINFO, r"\g<scheme>***@", text)
+        text = re.sub(history._SECRET_QUERY, r"\g<key>=***", text, flags=re.IGNORECASE)
+        return re.sub(history._BEARER, r"\g<word>***", text, flags=re.IGNORECASE)
+
+    plain = [
+        "synced 42 min ago (every 2 h: an activity in the last 7 days); next after 2026-05-02 07:33 UTC",
+        "cache unchanged since the last verify, which passed at 2026-11-30T06:54:02Z",
+        "not in [run] steps",
+        "",
+    ]
+    secret = [
+        "GET https://me:pw@example.com/x?access_token=abc&x=1 failed",
+        "Authorization: Bearer abcdefghijklmnop",
+        "sent a TOKEN   12345678901",
+        "baſic abcdefgh12345678",  # a long s folds to s: the patterns match it, so it is not judged plain
+        "Kelvin: \u212aey=1",
+    ]
+    history._patterns.cache_clear()
+    for text in plain:
+        assert history.redact(text) == patterns_applied(text) == text
+    assert history._patterns.cache_info().misses == 0
+    for text in secret:
+        assert history.redact(text) == patterns_applied(text)
+    assert [history.redact(t) != t for t in secret] == [True, True, True, True, False]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -52,14 +51,15 @@ class FileResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     member: bool = False
 
 
-@dataclass
-class ImportReport:
-    files: list[FileResult] = field(default_factory=list)
+class ImportReport(msgspec.Struct, kw_only=True):
+    """What one import did: a line per file and member, the merge and save, timings, manifests written."""
+
+    files: list[FileResult] = msgspec.field(default_factory=list)
     merge: MergeReport | None = None
     save: SaveResult | None = None
     dry_run: bool = False
-    timings: dict[str, float] = field(default_factory=dict)
-    manifests_written: list[str] = field(default_factory=list)
+    timings: dict[str, float] = msgspec.field(default_factory=dict)
+    manifests_written: list[str] = msgspec.field(default_factory=list)
     reconciled: Reconciled | None = None  # the manifests were checked against the cache
     jobs: int = 1  # the processes that decoded: 1 when no pool was started
 
