@@ -18,6 +18,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import zstandard
 
 from healthcache import atomic, backup
 from healthcache.config import Config, Paths, RetentionPolicy
@@ -271,3 +272,21 @@ def test_sigkill_at_every_step_of_compression_loses_no_backup(home: Path) -> Non
         pytest.fail("the child never finished")
     # three backups, each: write, fsync, replace, fsync dir, unlink, fsync dir (two steps each)
     assert kills >= 3 * 6 * 2, kills
+
+
+def test_a_compressed_form_is_proven_against_its_content_without_a_whole_decompressed_copy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: the frame was decompressed whole (a second copy of the cache, 250 MB at 100k activities)
+    and compared; now it is compared a megabyte at a time.  A frame of other content is still refused."""
+    content = (b'{"a": "' + bytes(range(97, 123)) * 200_000 + b'"}', b"\n")
+
+    def whole(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("decompressed whole")
+
+    monkeypatch.setattr(zstandard.ZstdDecompressor, "decompress", whole)
+    blob = backup.compressed_form(content)
+    assert blob is not None and zstandard.ZstdDecompressor().decompressobj().decompress(blob) == b"".join(content)
+    other = zstandard.ZstdCompressor(level=1).compress(b"".join(content).replace(b"xyz", b"xyZ", 1))
+    assert backup._decompresses_to(other, content) is False
+    assert backup._decompresses_to(blob, (content[0],)) is False  # the newline missing
