@@ -21,7 +21,7 @@ import msgspec
 
 from healthcache.errors import CorruptInput, NewerSchema
 from healthcache.model import checks
-from healthcache.model.records import SCHEMA_VERSION, Cache
+from healthcache.model.records import SCHEMA_VERSION, Cache, unique_record_keys
 
 _encoder = msgspec.json.Encoder()
 
@@ -223,10 +223,7 @@ def prove(cache: Cache, data: bytes, path: Path, *, invariants: bool = True) -> 
 def hard_invariants(cache: Cache) -> list[str]:
     """Defects that make the file unusable as a store: duplicate ids, bad times."""
     problems: list[str] = []
-    keys: list[str] = []
-    for act in cache.activities:
-        keys.extend(act.record_keys())
-    if len(set(keys)) != len(keys):
+    if unique_record_keys(cache.activities) is None:
         problems.extend(_duplicate_keys(cache))
     check_time = datetime.fromisoformat
     for act in cache.activities:

@@ -33,7 +33,7 @@ from healthcache.config import Config, Paths
 from healthcache.errors import CorruptInput, HealthcacheError, IntegrityRefused
 from healthcache.lock import write_lock
 from healthcache.model import checks
-from healthcache.model.records import Activity, Cache, Link, Tombstone, empty_cache, record_keys, sort_key
+from healthcache.model.records import Activity, Cache, Link, Tombstone, empty_cache, sort_key, unique_record_keys
 from healthcache.timeutil import now_utc, utc_iso
 
 if TYPE_CHECKING:  # a command that never saves (a day with nothing new) loads none of them
@@ -295,17 +295,6 @@ def _same_but_header(data: bytes, old: Loaded, new: Cache) -> bool:
     rest = memoryview(data)[i:]
     ends = old.tail == codec.EOL if old.tail else old.data.endswith(codec.EOL)
     return head.find(body) == j and old.data.startswith(head[:j]) and old.data.startswith(rest, j) and ends
-
-
-def _unique_keys(activities: list[Activity]) -> set[str] | None:
-    """Every record key the activities hold, or None when one is held twice (``codec.hard_invariants`` names it)."""
-    seen: set[str] = set()
-    total = 0
-    for act in activities:
-        keys = record_keys(act)
-        total += len(keys)
-        seen |= keys
-    return seen if len(seen) == total else None
 
 
 class _Removals:
@@ -714,7 +703,7 @@ class Transaction:
                 problems = codec.hard_invariants(decoded)
             else:
                 problems = codec.hard_invariants(msgspec.structs.replace(final, activities=fresh))
-                if not problems and (live := _unique_keys(final.activities)) is None:
+                if not problems and (live := unique_record_keys(final.activities)) is None:
                     problems = codec.hard_invariants(final)
         except msgspec.ValidationError as exc:
             raise HealthcacheError(f"refusing to save: the new cache does not match the schema: {exc}") from exc
