@@ -12,7 +12,8 @@ the failures (corrupt > integrity > lock > error).
 
 A run with nothing new reads no cache and loads only what deciding so needs:
 a source inside its interval is skipped from its state alone (``waiting``),
-import decides from ``stat`` alone, and backfill-hr, verify and the export to
+import decides from ``stat`` alone (in one comparison of the watched paths'
+listing, while the import state's note vouches for it: ``importers.settled``), and backfill-hr, verify and the export to
 an SQLite mirror are skipped when the cache is exactly the file their last run
 left with nothing to do (its sha256, vouched for by the cache index, which
 describes the file on disk only while its size and mtime match) and, for the
@@ -392,11 +393,18 @@ def _sync_due(run: _Daily, sources: tuple[str, ...]) -> list[StepOutcome]:
 
 
 def _import(run: _Daily) -> StepOutcome:
+    from healthcache.importers.settled import unchanged_files
+
+    inputs = [str(p) for p in watched_paths(run.paths, run.config)]
+    status = "dry_run" if run.options.dry_run else "ok"
+    settled = unchanged_files(run.paths, inputs)
+    if settled is not None:  # every file as the manifests it was checked against say: what run_import would find
+        return StepOutcome(name="import", status=status, seen=settled, skipped=settled)
     from healthcache.importers.run import run_import
 
     report = run_import(
         run.store,
-        [str(p) for p in watched_paths(run.paths, run.config)],
+        inputs,
         dry_run=run.options.dry_run,
         lock_timeout=run.lock_timeout,
         on_wait=run.on_wait,
@@ -405,7 +413,7 @@ def _import(run: _Daily) -> StepOutcome:
     merged = report.merge.summary() if report.merge is not None else {}
     step = StepOutcome(
         name="import",
-        status="dry_run" if run.options.dry_run else "ok",
+        status=status,
         seen=counts["seen"],
         new=merged.get("new", 0),
         updated=merged.get("updated", 0),

@@ -30,6 +30,10 @@ NOT_NEEDED = (
     "healthcache.sources.sync",  # every source inside its interval: decided from its state alone
     "healthcache.sources.garmin.payloads",
     "healthcache.sources.strava.payloads",
+    "healthcache.importers.run",  # every watched file as the import state's note says (importers.settled)
+    "healthcache.importers.report",
+    "healthcache.importers.pool",
+    "healthcache.importers.decide",
     "healthcache.importers.decode",  # every watched file unchanged: decided from stat alone
     "healthcache.importers.base",  # ... so the readers' base, detection and archives stay unloaded
     "healthcache.importers.detect",
@@ -77,7 +81,7 @@ def test_a_run_with_nothing_new_loads_only_what_deciding_so_needs(ws: Workspace)
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["code"] == 0
     loaded = set(result["modules"])
-    assert "healthcache.daily" in loaded and "healthcache.importers.run" in loaded  # it did run
+    assert "healthcache.daily" in loaded and "healthcache.importers.settled" in loaded  # it did run
     assert sorted(m for m in NOT_NEEDED if m in loaded) == []
 
 
@@ -221,3 +225,47 @@ def test_a_record_without_secrets_is_written_without_compiling_the_secret_patter
     for text in secret:
         assert history.redact(text) == patterns_applied(text)
     assert [history.redact(t) != t for t in secret] == [True, True, True, True, False]
+
+
+def test_the_import_step_says_the_same_from_the_note_as_file_by_file(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from healthcache.importers import run as import_run
+    from healthcache.importers import settled
+
+    inbox = setup_home(ws)
+    (inbox / "notes.json").write_bytes(b'{"hello": "world"}')  # skipped, then unchanged since it was skipped
+    assert run_json(ws)[0] == 0
+
+    def import_step() -> dict[str, Any]:
+        code, doc = run_json(ws)
+        assert code == 0, doc
+        step = next(s for s in doc["steps"] if s["name"] == "import")
+        step.pop("seconds")
+        return step
+
+    with monkeypatch.context() as m:
+        m.setattr(settled, "unchanged_files", lambda *a: None)
+        file_by_file = import_step()
+
+    def refuse(*a: Any, **k: Any) -> Any:
+        raise AssertionError("the note vouches for every file: no file is judged one by one")
+
+    monkeypatch.setattr(import_run, "run_import", refuse)
+    assert (
+        import_step()
+        == file_by_file
+        == {
+            "name": "import",
+            "status": "ok",
+            "reason": None,
+            "seen": 3,
+            "new": 0,
+            "updated": 0,
+            "merged": 0,
+            "skipped": 3,
+            "failed": 0,
+            "saved": False,
+            "errors": [],
+        }
+    )

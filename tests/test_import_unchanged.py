@@ -106,3 +106,51 @@ def test_the_short_way_and_the_full_way_come_to_the_same(tmp_path: Path, monkeyp
     reasons = {Path(f["path"]).name: f.get("reason") for f in quiet["files"]}
     assert reasons["notes.json"].startswith("unchanged since it was skipped: ")
     assert reasons["tempo.fit"] == "unchanged since it was imported"
+
+
+def test_a_listing_the_manifests_settle_is_vouched_for_only_while_it_and_they_are_as_noted(tmp_path: Path) -> None:
+    """``settled.unchanged_files`` answers what ``run_import`` finds (every file unchanged) and
+    nothing else: a touched or new file, a failure, another import's manifest write, a restore."""
+    from healthcache.importers.settled import unchanged_files
+
+    folder = tmp_path / "in"
+    samples.generate(folder)  # archives, a Polar session, FIT, GPX, an Apple Health export
+    store = Store(Paths(tmp_path / "home"))
+    paths = store.paths
+    assert unchanged_files(paths, [folder]) is None  # never imported
+    run_import(store, [folder])
+
+    def quiet() -> int:
+        c = run_import(store, [folder]).counts()
+        assert c["unchanged"] == c["seen"] and c["opened"] == 0
+        return c["seen"]
+
+    n = quiet()
+    assert unchanged_files(paths, [folder]) == n == len(list(folder.rglob("*.*")))
+    assert unchanged_files(paths, [folder / "watch"]) is None  # other inputs: no note of theirs
+    treadmill = folder / "watch" / "treadmill.fit"
+    os.utime(treadmill, ns=(treadmill.stat().st_atime_ns, treadmill.stat().st_mtime_ns + 10**9))
+    assert unchanged_files(paths, [folder]) is None  # touched: the import opens it
+    run_import(store, [folder])  # content unchanged: its new stat is written, and noted again
+    assert unchanged_files(paths, [folder]) == quiet() == n
+    (folder / "watch" / "new.fit").write_bytes(fitgen.run(START))
+    assert unchanged_files(paths, [folder]) is None  # a new file
+    run_import(store, [folder])
+    assert unchanged_files(paths, [folder]) == quiet() == n + 1
+    (folder / "watch" / "broken.fit").write_bytes(b"\x0e\x10" + b"\x00" * 30)
+    assert run_import(store, [folder]).counts()["failed"] == 1
+    assert unchanged_files(paths, [folder]) is None  # a failure is tried again every run: never noted
+    (folder / "watch" / "broken.fit").unlink()
+    assert quiet() == n + 1  # an import that writes nothing notes nothing: the next one that writes does
+    assert unchanged_files(paths, [folder]) is None
+    (folder / "watch" / "tempo.fit").write_bytes(fitgen.run(START.replace(day=5)))
+    run_import(store, [folder])  # the failed file's entry stays, for a file no longer listed
+    assert unchanged_files(paths, [folder]) == quiet() == n + 2
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "ride.fit").write_bytes(fitgen.run(START.replace(day=9)))
+    run_import(store, [other])  # another import rewrote a manifest: only a new reading of it can tell
+    assert unchanged_files(paths, [folder]) is None
+    assert unchanged_files(paths, [other]) == 1
+    paths.index.unlink()  # the index no longer vouches for the cache (as after an edit outside healthcache)
+    assert unchanged_files(paths, [other]) is None

@@ -40,7 +40,7 @@ import msgspec
 
 from healthcache import progress as prog
 from healthcache.cacheindex import trusted_lineage
-from healthcache.importers import formats
+from healthcache.importers import formats, settled
 from healthcache.importers.decide import Facts, Verdict, decide, stat_reason
 from healthcache.importers.manifest import (
     FileEntry,
@@ -53,7 +53,7 @@ from healthcache.importers.manifest import (
 )
 from healthcache.importers.pool import Decoder, usable_cores
 from healthcache.importers.report import FileResult, ImportReport, Outcome
-from healthcache.importers.walk import Item, file_item, members, walk
+from healthcache.importers.walk import Item, file_item, members, walk, workspace_folders
 
 if TYPE_CHECKING:  # a run with nothing new reads no file: reading, decoding, merge and the store load on use
     import zipfile
@@ -87,6 +87,14 @@ class _Archive(msgspec.Struct):
     @property
     def group(self) -> str:
         return self.export.group if self.export else formats.ARCHIVE_GROUP
+
+
+class _Walked(msgspec.Struct, frozen=True):
+    """What the walk found, for the note of a settled listing (``settled.note``)."""
+
+    key: str  # ``settled.inputs_key``
+    found: list[tuple[str, os.stat_result]]
+    unreadable: bool  # an input missing, or not a regular file
 
 
 class _Run(msgspec.Struct):
@@ -189,7 +197,8 @@ def run_import(
     report = ImportReport(dry_run=dry_run)
     t0 = time.perf_counter()
     paths = store.paths
-    found, missing, odd = walk(inputs, [str(p) for p in (paths.tracking, paths.backups, paths.credentials)])
+    excluded = workspace_folders(paths)
+    found, missing, odd = walk(inputs, excluded)
     report.timings["scan"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -224,7 +233,10 @@ def run_import(
     records = list(unique.values())
     t2 = time.perf_counter()
     if records or (run.manifests.pending() and not dry_run):
-        _merge_and_save(store, report, run, records, dry_run=dry_run, lock_timeout=lock_timeout, on_wait=on_wait)
+        walked = _Walked(key=settled.inputs_key(inputs, excluded), found=found, unreadable=bool(missing or odd))
+        _merge_and_save(
+            store, report, run, records, walked, dry_run=dry_run, lock_timeout=lock_timeout, on_wait=on_wait
+        )
     report.timings["merge_save"] = time.perf_counter() - t2
     return report
 
@@ -234,12 +246,14 @@ def _merge_and_save(
     report: ImportReport,
     run: _Run,
     records: list[SourceRecord],
+    walked: _Walked,
     *,
     dry_run: bool,
     lock_timeout: float | None,
     on_wait: Callable[[str | None], None] | None,
 ) -> None:
-    """Everything read goes through ``ingest`` (merge, guard, save), and the manifests after the save."""
+    """Everything read goes through ``ingest`` (merge, guard, save), and the manifests after the save
+    (then the note of a listing they settle: ``settled``)."""
     from healthcache.freshness import held_keys
     from healthcache.ingest import ingest
 
@@ -249,7 +263,9 @@ def _merge_and_save(
     elif records or run.manifests.pending():
 
         def after_save(tx: Transaction, saved: SaveResult) -> None:
-            report.manifests_written = run.manifests.write(tx, saved.lineage or tx.lineage, lambda: held_keys(tx.cache))
+            lineage = saved.lineage or tx.lineage
+            report.manifests_written = run.manifests.write(tx, lineage, lambda: held_keys(tx.cache))
+            settled.note(tx, store.paths, walked.key, walked.found, walked.unreadable, lineage)
 
         result = ingest(store, records, lock_timeout=lock_timeout, on_wait=on_wait, after_save=after_save)
         report.merge, report.save = result.report, result.save

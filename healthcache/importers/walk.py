@@ -21,6 +21,7 @@ from healthcache.importers.manifest import path_key
 if TYPE_CHECKING:  # an archive's members are listed once one is open
     import zipfile
 
+    from healthcache.config import Paths
     from healthcache.importers import archive
 
 
@@ -61,6 +62,11 @@ def members(zf: zipfile.ZipFile, path: str, found: Sequence[archive.Member], pre
             member=mem,
             key=key,
         )
+
+
+def workspace_folders(paths: Paths) -> list[str]:
+    """The workspace's own folders, never imported from: what ``walk`` leaves out."""
+    return [str(p) for p in (paths.tracking, paths.backups, paths.credentials)]
 
 
 def walk(
