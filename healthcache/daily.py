@@ -255,7 +255,9 @@ class DailyOptions(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Daily(msgspec.Struct):
-    store: Any  # store.Store (imported on use: the plan and a skipped sync must stay cheap)
+    paths: Paths
+    config: Config
+    open_store: Callable[[], Any]  # makes the store.Store, at the first step that needs one
     options: DailyOptions
     lock_timeout: float | None
     on_wait: OnWait | None
@@ -263,18 +265,20 @@ class _Daily(msgspec.Struct):
     opener: Any
     before_sync: Callable[[], None] | None = None  # e.g. the CLI keeping the clients' logs off the terminal
     known: DailyState | None = None  # the daily state as this run read it (once) or last remembered it
+    opened: Any = None
 
     @property
-    def paths(self) -> Paths:
-        return self.store.paths  # type: ignore[no-any-return]
-
-    @property
-    def config(self) -> Config:
-        return self.store.config  # type: ignore[no-any-return]
+    def store(self) -> Any:
+        """The store, made when a step first reads or saves the cache: a day with nothing new loads none."""
+        if self.opened is None:
+            self.opened = self.open_store()
+        return self.opened
 
 
 def run_daily(
-    store: Any,
+    paths: Paths,
+    config: Config,
+    open_store: Callable[[], Any],
     options: DailyOptions,
     *,
     lock_timeout: float | None = 0.0,
@@ -283,9 +287,13 @@ def run_daily(
     opener: Any = None,
     before_sync: Callable[[], None] | None = None,
 ) -> DailyResult:
-    """Run every planned step in order; a step's failure is collected, never raised (Ctrl-C is)."""
+    """Run every planned step in order; a step's failure is collected, never raised (Ctrl-C is).
+
+    ``open_store`` makes the ``store.Store`` (of ``paths`` and ``config``) the steps that read or
+    save the cache use, when the first of them needs it.
+    """
     started = time.perf_counter()
-    run = _Daily(store, options, lock_timeout, on_wait, clock, opener, before_sync)
+    run = _Daily(paths, config, open_store, options, lock_timeout, on_wait, clock, opener, before_sync)
     from healthcache.sources.protocol import get_source
 
     set_up = {name: opener is not None or get_source(name).is_configured(run.paths) for name in registry.names()}

@@ -50,6 +50,7 @@ NOT_NEEDED = (
     "logging",  # the clients' logs are quieted only when a sync will talk to them
     "healthcache.zone",  # a quiet run shows no time, and decodes nothing that needs a zone
     "zoneinfo",
+    "healthcache.store",  # no step reads or saves the cache: no store is made
     "healthcache.codec",  # nothing is saved: the store's writing half stays unloaded
     "healthcache.backup",
     "healthcache.guard",

@@ -257,7 +257,13 @@ def run(ctx: Ctx, dry_run: bool, force: bool) -> None:
 
     options = DailyOptions(dry_run=dry_run, force=force)
     result = run_daily(
-        ctx.store(), options, lock_timeout=ctx.lock_timeout, on_wait=ctx.on_lock_wait, before_sync=quiet_client_logs
+        ctx.paths,
+        ctx.config(),
+        ctx.store,  # made when a step first needs it: a day with nothing new loads no store
+        options,
+        lock_timeout=ctx.lock_timeout,
+        on_wait=ctx.on_lock_wait,
+        before_sync=quiet_client_logs,
     )
 
     def human() -> str:  # the zone is looked up only for a person reading (not under --quiet or --json)
