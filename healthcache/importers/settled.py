@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from array import array
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -60,8 +61,12 @@ def inputs_key(inputs: Sequence[str | os.PathLike[str]], excluded: Sequence[str]
 
 
 def listing_digest(found: Listing) -> str:
-    text = "\n".join(f"{p}\0{st.st_size}\0{st.st_mtime_ns}" for p, st in found)
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+    """sha256 of the paths (NUL-separated: no path holds one), then every size, then every mtime (int64 each)."""
+    h = hashlib.sha256("\0".join([p for p, _ in found]).encode("utf-8", "surrogateescape"))
+    stats = [st for _, st in found]
+    h.update(array("q", [st.st_size for st in stats]).tobytes())
+    h.update(array("q", [st.st_mtime_ns for st in stats]).tobytes())
+    return h.hexdigest()
 
 
 def manifest_keys(paths: Paths) -> dict[str, StatKey | None]:
