@@ -21,7 +21,9 @@ Steps, each timed in the report:
    manifest entry together;
 4. **merge and save** – all records go through ``ingest`` (merge, guard,
    backup, atomic save) in one transaction; the manifests are written in its
-   ``after_save``, so they never claim a file whose records were not saved.
+   ``after_save``, so they never claim a file whose records were not saved,
+   and with them the note of a listing they settle (``settled``: what lets the
+   next day with nothing new be judged in one comparison).
 
 A run with nothing new opens no file, takes no lock and writes nothing.
 """
