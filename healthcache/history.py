@@ -295,18 +295,25 @@ def _names(where: Path) -> list[str]:
 
 
 def prune(where: Path, keep: int) -> list[Path]:
-    """Remove the records beyond the newest ``keep`` and temp files a killed run left a day ago."""
+    """Remove the records beyond the newest ``keep`` and temp files a killed run left a day ago
+    (one reading of the folder, as every run's record ends with this)."""
     removed: list[Path] = []
-    for name in _names(where)[keep:]:
-        with contextlib.suppress(FileNotFoundError):  # another run pruned it first
-            (where / name).unlink()
-            removed.append(where / name)
+    names: list[str] = []
     day_ago = time.time() - 86400
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(where):
-            if entry.name.startswith(atomic.TEMP_PREFIX) and entry.stat().st_mtime < day_ago:
+    with contextlib.suppress(FileNotFoundError), os.scandir(where) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.endswith(".json") and name[:1].isdigit():
+                names.append(name)
+            elif name.startswith(atomic.TEMP_PREFIX):
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
+                    if entry.stat().st_mtime < day_ago:
+                        os.unlink(entry.path)
+    if len(names) > keep:
+        for name in sorted(names, reverse=True)[keep:]:
+            with contextlib.suppress(FileNotFoundError):  # another run pruned it first
+                (where / name).unlink()
+                removed.append(where / name)
     return removed
 
 
