@@ -621,7 +621,8 @@ def _check_display(values: DisplaySection, where: Path | str) -> None:
 
 def _to_config(parsed: ConfigFile, where: Path | str) -> Config:
     pref = parsed.merge.preference
-    known = known_sources()
+    # The normalisers' registry is imported only for a name outside the defaults (known sources all).
+    known = known_sources() if not set(pref) <= set(DEFAULT_PREFERENCE) else DEFAULT_PREFERENCE
     for name in pref:
         if name not in known:
             import difflib  # only to name the nearest of a wrong name

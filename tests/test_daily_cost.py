@@ -57,6 +57,7 @@ NOT_NEEDED = (
     "zstandard",
     "zipfile",  # no archive is opened
     "difflib",  # only a wrong name in the configuration is matched to the nearest right one
+    "healthcache.normalise",  # [merge] preference names only default sources: no registry of normalisers
     "json",  # nothing is printed as JSON (the run is --quiet)
 )
 
@@ -270,3 +271,10 @@ def test_the_import_step_says_the_same_from_the_note_as_file_by_file(
             "errors": [],
         }
     )
+
+
+def test_the_default_preference_names_known_sources_only() -> None:
+    """What lets the configuration skip the normalisers' registry for a default preference."""
+    from healthcache.config import DEFAULT_PREFERENCE, known_sources
+
+    assert set(DEFAULT_PREFERENCE) <= set(known_sources())
