@@ -3,8 +3,9 @@
 The workspace: a cache of ``--activities`` (10k), watched paths holding
 ``--fit-files`` (3,000) FIT files and an Apple Health export.xml of at least
 ``--apple-gb`` (1 GB), both imported once, both API sources set up and inside
-their interval, and an SQLite mirror exported once.  Then, alternately, each in
-a fresh process:
+their interval, and an SQLite mirror exported once; the last import that wrote
+has noted the watched listing (``settle``).  Then, alternately, each in a fresh
+process:
 
 * the floor: interpreter start plus one ``stat`` of every watched file (the
   least any run must do to know that nothing changed);
