@@ -154,3 +154,28 @@ def test_a_listing_the_manifests_settle_is_vouched_for_only_while_it_and_they_ar
     assert unchanged_files(paths, [other]) == 1
     paths.index.unlink()  # the index no longer vouches for the cache (as after an edit outside healthcache)
     assert unchanged_files(paths, [other]) is None
+
+
+def test_manifests_unreadable_when_noting_cost_only_the_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The note is a hint: manifests that cannot be read again under the lock (another process broke
+    one meanwhile) leave the import as it was, saved, and note nothing."""
+    from healthcache.errors import CorruptInput
+    from healthcache.importers import manifest
+    from healthcache.importers.settled import unchanged_files
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "run.fit").write_bytes(fitgen.run(START))
+    store = Store(Paths(tmp_path / "home"))
+
+    def unreadable(paths: Paths) -> Any:
+        raise CorruptInput(paths.state_file("import_fit"), "state file is unreadable: broken meanwhile")
+
+    monkeypatch.setattr(manifest, "Manifests", unreadable)
+    report = run_import(store, [folder])
+    assert report.ok and report.counts()["imported"] == 1 and report.manifests_written == ["fit"]
+    assert unchanged_files(store.paths, [folder]) is None
+    monkeypatch.undo()
+    (folder / "run.fit").touch()
+    run_import(store, [folder])
+    assert unchanged_files(store.paths, [folder]) == 1

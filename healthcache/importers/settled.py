@@ -155,7 +155,11 @@ def note(
 
     current = _load(paths)
     notes = {k: v for k, v in current.inputs.items() if k != key}
-    if not unreadable and settles(Manifests(paths), found, lineage):
+    try:
+        manifests = None if unreadable else Manifests(paths)
+    except CorruptInput:  # another manifest cannot be read: the next import says so; nothing is noted
+        manifests = None
+    if manifests is not None and settles(manifests, found, lineage):
         notes[key] = Settled(
             listing=listing_digest(found), files=len(found), lineage=lineage, manifests=manifest_keys(paths)
         )
