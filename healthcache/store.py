@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
@@ -370,6 +370,14 @@ class _KeepAhead:
             ready.discard()
 
 
+class _Placed(NamedTuple):
+    """Where each activity a save writes was in the loaded cache: that very object's position, or None."""
+
+    at: list[int | None]
+    fresh: list[int]  # where, in the list saved, the activities not taken from the loaded cache are
+    gone: list[int]  # the loaded activities not in the list saved, by position
+
+
 class Store:
     """A workspace's cache, lock, backups and state files."""
 
@@ -450,6 +458,7 @@ class Transaction:
         self._untrusted = f"untrusted-{new_lineage()}"
         self._positions_of: Loaded | None = None
         self._position: dict[int, int] = {}
+        self._placed = _Placed(at=[], fresh=[], gone=[])  # the save's (``_place``), for ``_fresh_activities``
 
     @property
     def lineage(self) -> str:
@@ -489,7 +498,9 @@ class Transaction:
 
         paths = self.paths
         old = self.loaded
-        new = self._canonical(msgspec.structs.replace(new, activities=sorted(new.activities, key=sort_key)))
+        new = msgspec.structs.replace(new, activities=sorted(new.activities, key=sort_key))
+        self._placed = placed = self._place(new.activities)
+        new = self._canonical(new, placed)
         if not old.exists and self.corrupt is None and not (new.activities or new.tombstones or new.links):
             return SaveResult(changed=False)
         now = self.store.clock()
@@ -499,9 +510,13 @@ class Transaction:
             if self.outside is None and old.index is not None:
                 return SaveResult(changed=False, sha256=old.sha256, lineage=self.lineage)
             return self._adopt()
-        # The hash of what will be written, on a thread (hashlib releases the GIL) beside the checks.
+        # The state being replaced becomes the second newest backup, stored compressed: compress it
+        # from memory on a thread (zstd releases the GIL), the longest of the save's background work,
+        # started first.  The hash of what will be written too, beside the checks.
+        replaced = old.sha256 if old.exists and self.corrupt is None and old.data else None
+        compressed = backup.compress_in_background(old.content()) if replaced else None
         digest = _in_background(partial(_sha256, data, codec.EOL))
-        violations = self._guard(new)
+        violations = self._guard(new, placed)
         if violations and force_reason is None:
             raise IntegrityRefused(guard.describe(violations), violations)
         # The new file is written and fsynced to a temp file on a thread while its bytes are
@@ -516,10 +531,6 @@ class Transaction:
             _discard(ahead)
             keep.discard()
             raise
-        # The state being replaced becomes the second newest backup, stored compressed:
-        # compress it from memory on a thread (zstd releases the GIL) while this save writes.
-        replaced = old.sha256 if old.exists and self.corrupt is None and old.data else None
-        compressed = backup.compress_in_background(old.content()) if replaced else None
         lineage = self._next_lineage(dropped=bool(violations))
         removals = _Removals()
         try:
@@ -627,7 +638,18 @@ class Transaction:
             self._position = {id(a): i for i, a in enumerate(self.loaded.cache.activities)}
         return self._position
 
-    def _canonical(self, new: Cache) -> Cache:
+    def _place(self, activities: list[Activity]) -> _Placed:
+        """Where each activity about to be saved was in the loaded cache (one pass, by identity)."""
+        where = self._positions()
+        at = [where.get(id(a)) for a in activities]
+        fresh = [i for i, j in enumerate(at) if j is None]
+        kept = set(at)
+        kept.discard(None)
+        count = len(self.loaded.cache.activities)
+        gone = [] if len(kept) == count else [j for j in range(count) if j not in kept]
+        return _Placed(at=at, fresh=fresh, gone=gone)
+
+    def _canonical(self, new: Cache, placed: _Placed) -> Cache:
         """Give values built in code (an int where a float belongs) their decoded form.
 
         Activities taken unchanged from the loaded file are canonical already;
@@ -635,23 +657,23 @@ class Transaction:
         """
         from healthcache import codec
 
-        loaded = self._positions()
-        for act in new.activities:
+        for i in placed.fresh:
             # The cache root, its list and the activity itself sit above the raw payloads.
-            if id(act) not in loaded and codec.depth(act.raw) + 3 > codec.MAX_DEPTH:
+            if codec.depth(new.activities[i].raw) + 3 > codec.MAX_DEPTH:
                 raise HealthcacheError(
-                    f"refusing to save: activity {act.id} holds JSON nested more than {codec.MAX_DEPTH} levels deep"
+                    f"refusing to save: activity {new.activities[i].id} holds JSON nested more than"
+                    f" {codec.MAX_DEPTH} levels deep"
                 )
         try:
-            activities = [
-                a if id(a) in loaded else _activity_decoder.decode(codec.encode_compact(a)) for a in new.activities
-            ]
+            activities = list(new.activities)
+            for i in placed.fresh:
+                activities[i] = _activity_decoder.decode(codec.encode_compact(activities[i]))
             extras = _extras_decoder.decode(codec.encode_compact(_Extras(tombstones=new.tombstones, links=new.links)))
         except msgspec.ValidationError as exc:
             raise HealthcacheError(f"refusing to save: the new cache does not match the schema: {exc}") from exc
         return msgspec.structs.replace(new, activities=activities, tombstones=extras.tombstones, links=extras.links)
 
-    def _guard(self, new: Cache) -> list[guard.Violation]:
+    def _guard(self, new: Cache, placed: _Placed) -> list[guard.Violation]:
         """``check``'s verdict, without walking the activities this save keeps as they were loaded.
 
         An activity object taken unchanged from the loaded cache loses nothing,
@@ -666,15 +688,13 @@ class Transaction:
         old = self.loaded.cache
         if self.corrupt is not None:
             return self.check(new)
-        old_ids = self._positions()
-        new_ids = {id(a) for a in new.activities}
         dropped = {k for t in old.tombstones for k in t.record_keys()} - {
             k for t in new.tombstones for k in t.record_keys()
         }
         if dropped:
             return self.check(new)
-        gone = msgspec.structs.replace(old, activities=[a for a in old.activities if id(a) not in new_ids])
-        fresh = msgspec.structs.replace(new, activities=[a for a in new.activities if id(a) not in old_ids])
+        gone = msgspec.structs.replace(old, activities=[old.activities[j] for j in placed.gone])
+        fresh = msgspec.structs.replace(new, activities=[new.activities[i] for i in placed.fresh])
         violations = guard.check(gone, fresh, None)
         baseline = read_baseline(self.paths)
         if baseline is not None:
@@ -736,7 +756,7 @@ class Transaction:
         if new_region is None or old_region is None:
             return None
         (first, end), (old_first, old_end) = new_region, old_region
-        where, old_acts, before = self._positions(), old.cache.activities, old.data
+        placed_at, old_acts, before = self._placed.at, old.cache.activities, old.data
 
         def run(stop: int) -> bool:
             """``data[p:stop]`` (whole elements) equals the loaded bytes at ``q``."""
@@ -750,8 +770,7 @@ class Transaction:
         k = 0  # the next loaded activity the walk has not passed
         with codec.gc_paused():
             codec._checked.decode(data[: first - len(_OPEN)] + _NO_ACTIVITIES + data[end + len(_CLOSE) :])
-            for act in final.activities:
-                j = where.get(id(act))
+            for act, j in zip(final.activities, placed_at, strict=True):
                 if j is not None and j == k:
                     k += 1  # the run goes on
                     continue

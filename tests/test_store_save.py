@@ -197,7 +197,7 @@ def test_the_guard_sparing_kept_activities_gives_the_whole_checks_verdict(
         tx.save(_apply(factories.cache(8), first, "a"), force_reason="setup")
     with store.transaction() as tx:
         new = _apply(tx.cache, then, "b")
-        assert tx._guard(new) == tx.check(new)
+        assert tx._guard(new, tx._place(new.activities)) == tx.check(new)
         try:
             tx.save(new)
         except IntegrityRefused as exc:
@@ -217,7 +217,9 @@ def test_the_walk_decodes_exactly_the_activities_not_kept_as_loaded(
         tx.save(_apply(factories.cache(8), first, "a"), force_reason="setup")
     with store.transaction() as tx:
         new = _apply(tx.cache, then, "b")
-        final = tx._canonical(msgspec.structs.replace(new, activities=sorted(new.activities, key=sort_key)))
+        ordered = msgspec.structs.replace(new, activities=sorted(new.activities, key=sort_key))
+        tx._placed = tx._place(ordered.activities)
+        final = tx._canonical(ordered, tx._placed)
         data = codec.encode(final)
         fresh = tx._fresh_activities(data, final)
         if not final.activities or not tx.cache.activities:
