@@ -19,8 +19,9 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from healthcache.errors import StorageError
 
@@ -115,8 +116,7 @@ def save_atomic(path: Path, data: bytes, *, mode: int | None = None, safe: str |
     prepare(path, data, mode=mode, safe=safe).commit()
 
 
-@dataclass
-class Prepared:
+class Prepared(msgspec.Struct):
     """``data`` written and fsynced to a temp file beside ``path``, not yet in its place.
 
     The two halves of ``save_atomic``, so that the writing and its fsync can

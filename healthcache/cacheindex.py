@@ -7,8 +7,6 @@ store so that a run with nothing new decides so without importing the store.
 
 from __future__ import annotations
 
-import secrets
-
 import msgspec
 
 from healthcache.config import Paths
@@ -62,6 +60,8 @@ def lineage_of(index: CacheIndex) -> str:
 
 
 def new_lineage() -> str:
+    import secrets  # only a save renews a lineage: a day with nothing new does not load it
+
     return secrets.token_hex(8)
 
 

@@ -59,6 +59,8 @@ NOT_NEEDED = (
     "difflib",  # only a wrong name in the configuration is matched to the nearest right one
     "healthcache.normalise",  # [merge] preference names only default sources: no registry of normalisers
     "json",  # nothing is printed as JSON (the run is --quiet)
+    "dataclasses",  # the value classes every command builds are msgspec Structs (Paths, atomic.Prepared)
+    "secrets",  # only a save renews the cache lineage
 )
 
 PROBE = """
