@@ -370,3 +370,31 @@ def test_the_pattern_checker_holds_every_pattern_of_the_model() -> None:
         target[last] = "Not Valid"
         with pytest.raises(msgspec.ValidationError, match="matching regex"):
             checks.check_patterns(json.dumps(bad).encode(), Cache)
+
+
+def _patterns(kind: object, where: str = "$") -> set[tuple[str, str]]:
+    """Every (place, regex) a type holds, through Structs, lists, dicts (keys and values) and unions."""
+    import typing
+
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is typing.Annotated:
+        found = {(where, m.pattern) for m in args[1:] if isinstance(m, msgspec.Meta) and m.pattern}
+        return found | _patterns(args[0], where)
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        return {p for f in msgspec.structs.fields(kind) for p in _patterns(f.type, f"{where}.{f.encode_name}")}
+    if origin is dict:
+        return _patterns(args[0], f"{where}{{key}}") | _patterns(args[1], f"{where}{{value}}")
+    return {p for a in args for p in _patterns(a, f"{where}[]" if origin is list else where)}
+
+
+def test_the_pattern_checker_holds_every_pattern_of_the_schema_and_nothing_else() -> None:
+    """Structurally: the checker's patterns are exactly the full schema's, place for place (joins,
+    figures, dict keys and all), so no pattern is left to a check that no longer runs."""
+    full, checked = _patterns(checks.strict(Cache)), _patterns(checks.checker(Cache))
+    assert checked == full
+    assert {w for w, _ in full} >= {
+        "$.activities[].joins[].figures.sports[]",
+        "$.activities[].raw{key}",
+        "$.links[].ids[]",
+    }
+    assert _patterns(Cache) == set()  # the model's own decoder runs none of them
