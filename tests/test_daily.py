@@ -290,7 +290,7 @@ def test_run_settings_are_checked_by_name(doc: dict[str, Any], message: str) -> 
 
 def test_readme_shows_the_report_run_prints() -> None:
     """The README's example is what ``render_run`` prints for those steps (the format is kept true)."""
-    from healthcache.cli.run_cmds import render_run
+    from healthcache.cli.daily_cmds import render_run
     from healthcache.daily import DailyResult
     from healthcache.daily import StepOutcome as S
 

@@ -61,6 +61,7 @@ NOT_NEEDED = (
     "json",  # nothing is printed as JSON (the run is --quiet)
     "dataclasses",  # the value classes every command builds are msgspec Structs (Paths, atomic.Prepared)
     "secrets",  # only a save renews the cache lineage
+    "healthcache.cli.run_cmds",  # the commands log, cron and notify: run has a module of its own
 )
 
 PROBE = """

@@ -72,7 +72,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Re-derive every activity from its kept raw payloads (asks first).",
     ),
     "run": (
-        "healthcache.cli.run_cmds:run",
+        "healthcache.cli.daily_cmds:run",
         "The daily job: sync, import the watched paths, backfill-hr, verify, export; one report.",
     ),
     "log": ("healthcache.cli.run_cmds:log", "Show the recent runs of writing commands, newest first."),
