@@ -69,6 +69,14 @@ class FileEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
     version: int = IMPORTER_VERSION
     at: str | None = None
 
+    def same_stat(self, size: int, mtime_ns: int) -> bool:
+        """Whether the file still has the size and mtime it had when it was judged."""
+        return self.size == size and self.mtime_ns == mtime_ns
+
+    def failed(self) -> bool:
+        """It failed, or a member of it did: such a file is tried again on every run."""
+        return self.status == "failed" or any(me.status == "failed" for me in self.members.values())
+
 
 class SessionEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
     file: str

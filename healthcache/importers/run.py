@@ -333,13 +333,6 @@ def _unreadable(run: _Run, missing: list[str], odd: list[tuple[str, str, bool]])
 # ---------------------------------------------------------------- one file
 
 
-def _failed(entry: FileEntry | None) -> bool:
-    """A file that failed, or an archive with a member that failed, is tried again on every run."""
-    return entry is not None and (
-        entry.status == "failed" or any(me.status == "failed" for me in entry.members.values())
-    )
-
-
 def _facts(run: _Run, item: Item, entry: FileEntry | None) -> Facts:
     from healthcache.importers import detect
 
@@ -350,8 +343,8 @@ def _facts(run: _Run, item: Item, entry: FileEntry | None) -> Facts:
     return Facts(
         full=run.full,
         session=session if known is not None and known.status != "failed" else None,
-        unchanged=entry is not None and entry.size == item.size and entry.mtime_ns == item.mtime_ns,
-        failed_before=_failed(entry),
+        unchanged=entry is not None and entry.same_stat(item.size, item.mtime_ns),
+        failed_before=entry is not None and entry.failed(),
         skipped_because=f"{entry.reason}" if entry is not None and entry.status == "skipped" else None,
     )
 
@@ -369,9 +362,7 @@ def _unchanged(run: _Run, path: str, st: os.stat_result) -> FileResult | None:
     if hit is None:
         return None
     entry = hit[1]
-    if entry.size != st.st_size or entry.mtime_ns != st.st_mtime_ns or entry.status == "failed":
-        return None
-    if entry.members and _failed(entry):
+    if not entry.same_stat(st.st_size, st.st_mtime_ns) or entry.failed():
         return None
     start = path.rfind("/") + 1
     if path[start : start + _SESSION_LEN].lower() == _SESSION_PREFIX:

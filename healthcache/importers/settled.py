@@ -134,9 +134,7 @@ def settles(manifests: Manifests, found: Listing, lineage: str) -> bool:
         if known is not None and known.status != "failed":
             continue
         entry = manifests.lookup(path)
-        if entry is None or entry.size != st.st_size or entry.mtime_ns != st.st_mtime_ns:
-            return False
-        if entry.status == "failed" or any(me.status == "failed" for me in entry.members.values()):
+        if entry is None or not entry.same_stat(st.st_size, st.st_mtime_ns) or entry.failed():
             return False
     return True
 
