@@ -152,6 +152,11 @@ class Prepared(msgspec.Struct):
 Chunks = bytes | tuple[bytes, ...]
 
 
+def parts_of(data: Chunks) -> tuple[bytes, ...]:
+    """``data``'s parts, in order."""
+    return (data,) if isinstance(data, bytes) else data
+
+
 def prepare(path: Path, data: Chunks, *, mode: int | None = None, safe: str | None = None) -> Prepared:
     """Write ``data`` to a temp file beside ``path`` and fsync it; ``commit`` the result to finish the save.
 
@@ -178,7 +183,7 @@ def _write_temp(path: Path, data: Chunks, mode: int | None) -> Path:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
         try:
-            for part in (data,) if isinstance(data, bytes) else data:
+            for part in parts_of(data):
                 view = memoryview(part)
                 while view:
                     written = _write(fd, view)

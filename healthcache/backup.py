@@ -279,7 +279,7 @@ def remove_backups(paths: list[Path]) -> None:
 def compressed_form(data: atomic.Chunks) -> bytes | None:
     """``data`` as one zstd frame (content size and checksum in it), or None if it
     does not decompress back to exactly ``data``: then the backup stays plain."""
-    parts = (data,) if isinstance(data, bytes) else data
+    parts = atomic.parts_of(data)
     size = sum(map(len, parts))
     frame = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compressobj(size=size)
     blob = b"".join([*(frame.compress(part) for part in parts), frame.flush()])

@@ -322,13 +322,15 @@ def _unlink(path: Path) -> None:
         path.unlink()
 
 
-def _discard(ahead: Callable[[], atomic.Prepared]) -> None:
-    """Wait for the writing ahead and remove its temp file: the save will not happen."""
+def _discard(ahead: Callable[[], atomic.Prepared | Path]) -> None:
+    """Wait for the writing ahead and remove its temp file: the save will not happen.  (A path is
+    a file that was there already: nothing was written for it.)"""
     try:
         prepared = ahead()
     except BaseException:
         return  # it failed, and left no temp file
-    prepared.discard()
+    if not isinstance(prepared, Path):
+        prepared.discard()
 
 
 class _KeepAhead:
@@ -362,12 +364,7 @@ class _KeepAhead:
 
     def discard(self) -> None:
         """The save will not happen: wait for the copy and remove it."""
-        try:
-            ready = self._ready()
-        except BaseException:
-            return  # it failed, and left no temp file
-        if not isinstance(ready, Path):
-            ready.discard()
+        _discard(self._ready)
 
 
 class _Placed(NamedTuple):
