@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -424,10 +424,7 @@ def _refuse_unknown(doc: dict[str, Any], where: Path | str) -> None:
         known = section.__struct_fields__
         for key in value:
             if key not in known:
-                import difflib  # only to name the nearest of a wrong name
-
-                near = difflib.get_close_matches(key, known, n=1)
-                hint = f' (did you mean "{near[0]}"?)' if near else ""
+                hint = _did_you_mean(key, known)
                 raise ConfigError(
                     f"{where}: [{name}] unknown key {_toml(key)}{hint}; [{name}] knows: {', '.join(known)}"
                 )
@@ -439,9 +436,7 @@ def _describe_unknown(name: str, doc: dict[str, Any]) -> str:
         homes = [s for s, kind in SECTIONS.items() if name in kind.__struct_fields__]
         if homes:
             return f'"{name}": a key at the top level; it belongs in [{homes[0]}]'
-    import difflib  # only to name the nearest of a wrong name
-
-    guess = SECTION_ALIASES.get(name) or next(iter(difflib.get_close_matches(name, SECTIONS, n=1)), None)
+    guess = SECTION_ALIASES.get(name) or _nearest(name, SECTIONS)
     hint = f" (did you mean [{guess}]?)" if guess else ""
     return f"[{name}]{hint}; the sections are " + ", ".join(f"[{s}]" for s in SECTIONS)
 
@@ -515,6 +510,18 @@ def _key_name(keys: list[str | int]) -> str:
     return f"[{section}] {key}"
 
 
+def _nearest(name: str, known: Iterable[str]) -> str | None:
+    """The known name nearest a wrong one, if any is near (difflib loads only for a wrong name)."""
+    import difflib
+
+    return next(iter(difflib.get_close_matches(name, list(known), n=1)), None)
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    near = _nearest(name, known)
+    return f' (did you mean "{near}"?)' if near else ""
+
+
 def _toml(value: Any) -> str:
     """A value as the user wrote it (strings quoted, like TOML)."""
     if isinstance(value, bool):
@@ -580,10 +587,7 @@ def _check_notify(values: NotifySection, where: Path | str) -> None:
     """Event names are known; each URL is an apprise URL (``scheme://...``), told without its credentials."""
     for name in values.on:
         if name not in NOTIFY_EVENTS:
-            import difflib  # only to name the nearest of a wrong name
-
-            near = difflib.get_close_matches(name, NOTIFY_EVENTS, n=1)
-            hint = f' (did you mean "{near[0]}"?)' if near else ""
+            hint = _did_you_mean(name, NOTIFY_EVENTS)
             raise ConfigError(
                 f"{where}: [notify] on names an unknown event {_toml(name)}{hint}; the events are "
                 + ", ".join(NOTIFY_EVENTS)
@@ -601,10 +605,7 @@ def _check_run(values: RunSection, where: Path | str) -> None:
     """``[run] steps`` names known steps, each once."""
     for name in values.steps:
         if name not in RUN_STEPS:
-            import difflib  # only to name the nearest of a wrong name
-
-            near = difflib.get_close_matches(name, RUN_STEPS, n=1)
-            hint = f' (did you mean "{near[0]}"?)' if near else ""
+            hint = _did_you_mean(name, RUN_STEPS)
             raise ConfigError(
                 f"{where}: [run] steps names an unknown step {_toml(name)}{hint}; the steps are " + ", ".join(RUN_STEPS)
             )
@@ -632,10 +633,7 @@ def _to_config(parsed: ConfigFile, where: Path | str) -> Config:
     known = known_sources() if not set(pref) <= set(DEFAULT_PREFERENCE) else DEFAULT_PREFERENCE
     for name in pref:
         if name not in known:
-            import difflib  # only to name the nearest of a wrong name
-
-            near = difflib.get_close_matches(name, known, n=1)
-            hint = f' (did you mean "{near[0]}"?)' if near else ""
+            hint = _did_you_mean(name, known)
             raise ConfigError(
                 f"{where}: [merge] preference names an unknown source {_toml(name)}{hint}; "
                 f"the sources are {', '.join(known)}"
