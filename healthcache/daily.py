@@ -10,17 +10,18 @@ never undoes a save: each step saves through the store on its own.  The exit
 status is not decided here: the CLI's ``main`` asks ``outcome.exit_status`` for
 the failures (corrupt > integrity > lock > error).
 
-A run with nothing new reads no cache and loads only what deciding so needs:
-a source inside its interval is skipped from its state alone (``waiting``),
+A run with nothing new reads no cache and loads only what deciding so needs: a
+source inside its interval is skipped from its state alone (``waiting``),
 import decides from ``stat`` alone (in one comparison of the watched paths'
-listing, while the import state's note vouches for it: ``importers.settled``), and backfill-hr, verify and the export to
-an SQLite mirror are skipped when the cache is exactly the file their last run
-left with nothing to do (its sha256, vouched for by the cache index, which
-describes the file on disk only while its size and mtime match) and, for the
-mirror, its files are as that export left them (``export_skip``).  That memory
-(``sync_state/daily-run.json``) is a hint that saves work, never a claim about
-the data: a cache the index does not vouch for is verified and backfilled
-again, and a mirror anyone wrote to is opened and asked.
+listing, while the import state's note vouches for it: ``importers.settled``),
+and backfill-hr, verify and the export to an SQLite mirror are skipped when the
+cache is exactly the file their last run left with nothing to do (its sha256,
+vouched for by the cache index, which describes the file on disk only while its
+size and mtime match) and, for the mirror, its files are as that export left
+them (``export_skip``). That memory (``sync_state/daily-run.json``) is a hint
+that saves work, never a claim about the data: a cache the index does not vouch
+for is verified and backfilled again, and a mirror anyone wrote to is opened
+and asked.
 """
 
 from __future__ import annotations
