@@ -7,6 +7,7 @@ there is nothing to merge), always through the atomic save path.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import msgspec
@@ -17,6 +18,18 @@ from healthcache.errors import CorruptInput, StorageError
 
 INDEX_NAME = "cache-index.json"
 BASELINE_NAME = ".data-integrity-baseline.json"
+
+FileKey = tuple[int, int, int, int]
+
+
+def file_key(path: str | os.PathLike[str]) -> FileKey | None:
+    """What tells one version of a file from another without reading it: (inode, size, mtime, ctime).
+    A write through the atomic path (a new inode) always changes it.  None when the file is absent."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def load[T](paths: Paths, name: str, kind: type[T], default: T) -> T:

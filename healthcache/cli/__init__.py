@@ -227,14 +227,14 @@ class Ctx(msgspec.Struct):
 
 
 def _stat_key(path: Any) -> tuple[int, int, int, int] | None:
-    """What tells one state of a file from another without reading it; None when it cannot be known."""
+    """The configuration file's version (``state.file_key``); absent is one too (the defaults, until
+    it appears); None when it cannot be known."""
+    from healthcache.state import file_key
+
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return (0, 0, 0, 0)  # absent: the defaults, until it appears
+        return file_key(path) or (0, 0, 0, 0)
     except OSError:
         return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _default_lock_timeout(quiet: bool) -> float | None:

@@ -37,7 +37,6 @@ STATE = "settled-imports"  # sync_state/settled-imports.json
 KEEP = 8  # notes kept: one per set of inputs imported (the watched paths, a folder imported by hand)
 
 Listing = Sequence[tuple[str, os.stat_result]]
-StatKey = tuple[int, int, int, int]
 
 
 class Settled(msgspec.Struct, kw_only=True):
@@ -46,7 +45,7 @@ class Settled(msgspec.Struct, kw_only=True):
     listing: str  # sha256 of the walk's listing: each file's path, size and mtime
     files: int
     lineage: str  # the cache lineage the manifests were written under
-    manifests: dict[str, StatKey | None]  # each manifest file as written (None: absent)
+    manifests: dict[str, state.FileKey | None]  # each manifest file as written (None: absent)
     version: int = IMPORTER_VERSION
 
 
@@ -69,20 +68,14 @@ def listing_digest(found: Listing) -> str:
     return h.hexdigest()
 
 
-def manifest_keys(paths: Paths) -> dict[str, StatKey | None]:
-    """Each manifest file's (inode, size, mtime, ctime): any write (atomic: a new inode) changes it."""
-    out: dict[str, StatKey | None] = {}
-    for group in formats.groups():
-        try:
-            st = os.stat(paths.state_file(state_name(group)))
-        except FileNotFoundError:
-            out[group] = None
-            continue
-        out[group] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-    return out
+def manifest_keys(paths: Paths) -> dict[str, state.FileKey | None]:
+    """Each manifest file's version (``state.file_key``): any write changes it."""
+    return {group: state.file_key(paths.state_file(state_name(group))) for group in formats.groups()}
 
 
-def vouches(note: Settled | None, listing: str, lineage: str | None, manifests: dict[str, StatKey | None]) -> bool:
+def vouches(
+    note: Settled | None, listing: str, lineage: str | None, manifests: dict[str, state.FileKey | None]
+) -> bool:
     """Whether ``note`` settles this listing now: the same listing, lineage and manifest files.  Pure."""
     return (
         note is not None
