@@ -450,8 +450,10 @@ def _convert[T](doc: Any, kind: type[T], where: Path | str, *, strict: bool, pre
         raise ConfigError(f"{where}: {_explain(message, root)}") from exc
 
 
-_AT = re.compile(r"^(?P<why>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
-_EXPECTED = re.compile(r"^Expected `(?P<type>[^`]+)`(?P<rule>[^,]*)(?:, got `(?P<got>[^`]+)`)?$")
+# Patterns as text, compiled by ``re``'s own cache on first use: they explain a wrong file, and a
+# good day's run (every command reads the configuration) should not compile them.
+_AT = r"^(?P<why>.*?)(?: - at `\$(?P<path>[^`]*)`)?$"
+_EXPECTED = r"^Expected `(?P<type>[^`]+)`(?P<rule>[^,]*)(?:, got `(?P<got>[^`]+)`)?$"
 _WORDS = {
     "int": "an integer",
     "float": "a number",
@@ -472,14 +474,14 @@ _EXAMPLES = {
 
 def _explain(message: str, doc: Any) -> str:
     """msgspec's "Expected `int`, got `str` - at `$.backups.keep_last`" in the user's terms."""
-    m = _AT.match(message)
+    m = re.match(_AT, message)
     assert m is not None  # the pattern matches any text
     why, path = m["why"], m["path"] or ""
     steps = re.findall(r"\.([^.\[]+)|\[(\d+)\]", path)
     keys: list[str | int] = [name if name else int(index) for name, index in steps]
     found, value = _lookup(doc, keys)
     where = _key_name(keys)
-    e = _EXPECTED.match(why)
+    e = re.match(_EXPECTED, why)
     if e is None:
         return f"{where}: {why}"
     wanted = " or ".join(_WORDS.get(t, t) for t in e["type"].split(" | ") if t != "null")
@@ -580,7 +582,7 @@ def _check_intervals(values: SyncSection, section: str, where: Path | str) -> No
             )
 
 
-_APPRISE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S")
+_APPRISE_URL = r"^[A-Za-z][A-Za-z0-9+.-]*://\S"  # compiled on first use, as _AT
 
 
 def _check_notify(values: NotifySection, where: Path | str) -> None:
@@ -593,7 +595,7 @@ def _check_notify(values: NotifySection, where: Path | str) -> None:
                 + ", ".join(NOTIFY_EVENTS)
             )
     for i, url in enumerate(values.urls):
-        if not _APPRISE_URL.match(url.strip()):
+        if not re.match(_APPRISE_URL, url.strip()):
             shown = url.split("://", 1)[0] + "://..." if "://" in url else "a text without scheme://"
             raise ConfigError(
                 f"{where}: [notify] urls[{i}] must be an apprise URL such as mailto://you@example.com "
