@@ -18,10 +18,10 @@ import errno
 import hashlib
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,6 +29,7 @@ import zstandard
 
 from healthcache import atomic
 from healthcache.atomic import _fsync_dir, existing_mode, save_atomic
+from healthcache.background import in_background
 from healthcache.config import RetentionPolicy
 from healthcache.errors import CorruptInput, StorageError
 from healthcache.retention import Decision, Item, plan
@@ -281,12 +282,12 @@ def compressed_form(data: atomic.Chunks) -> bytes | None:
     does not decompress back to exactly ``data``: then the backup stays plain."""
     parts = atomic.parts_of(data)
     size = sum(map(len, parts))
-    frame = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compressobj(size=size)
-    blob = b"".join([*(frame.compress(part) for part in parts), frame.flush()])
     try:
+        frame = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compressobj(size=size)
+        blob = b"".join([*(frame.compress(part) for part in parts), frame.flush()])
         same = _decompresses_to(blob, parts)
-    except zstandard.ZstdError:
-        same = False
+    except zstandard.ZstdError:  # compression only saves space: the backup stays plain, as it is
+        return None
     return blob if same else None
 
 
@@ -316,19 +317,7 @@ def compress_in_background(data: atomic.Chunks) -> Callable[[], bytes | None]:
     A save starts this for the state it replaces, which becomes the second
     newest backup, so the compression overlaps the save's own work.
     """
-    out: list[bytes | None] = [None]
-
-    def work() -> None:
-        out[0] = compressed_form(data)
-
-    worker = threading.Thread(target=work, name="healthcache-compress", daemon=True)
-    worker.start()
-
-    def result() -> bytes | None:
-        worker.join()
-        return out[0]
-
-    return result
+    return in_background(partial(compressed_form, data), name="healthcache-compress")
 
 
 def compress(info: BackupInfo, blob: bytes | None = None) -> Path | None:

@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import gc
 import hashlib
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import msgspec
 
 from healthcache import GENERATOR, atomic, state
+from healthcache.background import in_background
 from healthcache.cacheindex import CacheIndex, lineage_of, new_lineage, newest_tombstones, read_index
 from healthcache.config import Config, Paths
 from healthcache.errors import CorruptInput, HealthcacheError, IntegrityRefused
@@ -199,7 +199,7 @@ def load_file(path: Path, *, index: CacheIndex | None = None, clock: Callable[[]
         raise CorruptInput(path, "is a folder, not a cache file") from exc
     # Hashed on a thread (hashlib releases the GIL) while the bytes are parsed; only then is it
     # known whether they are the ones last saved (the index's) or need the full proof.
-    digest = _in_background(partial(_sha256, data))
+    digest = in_background(partial(_sha256, data))
     with codec.gc_paused():
         cache = codec.parse(data, path)
         sha = digest()
@@ -228,29 +228,6 @@ def _written_before(path: Path, now: datetime) -> datetime:
     except OSError:
         return latest
     return min(written, latest)
-
-
-def _in_background[T](fn: Callable[[], T]) -> Callable[[], T]:
-    """Run ``fn`` on a thread (for work that releases the GIL); call the result to wait for its value."""
-    out: list[T] = []
-    failed: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            out.append(fn())
-        except BaseException as exc:
-            failed.append(exc)
-
-    worker = threading.Thread(target=work, daemon=True)
-    worker.start()
-
-    def result() -> T:
-        worker.join()
-        if failed:
-            raise failed[0]
-        return out[0]
-
-    return result
 
 
 # The canonical layout (``codec.encode``, 2-space indent) around and between activities.  JSON
@@ -305,7 +282,7 @@ class _Removals:
         self._waits: list[Callable[[], None]] = []
 
     def start(self, path: Path) -> None:
-        self._waits.append(_in_background(partial(_unlink, path)))
+        self._waits.append(in_background(partial(_unlink, path)))
 
     def wait(self, *, quiet: bool = False) -> None:
         """Until every link is gone; ``quiet`` while another error is being raised."""
@@ -347,7 +324,7 @@ class _KeepAhead:
         def prepare() -> Path | atomic.Prepared:
             return tx._prepare_keep(data, sha(), when)
 
-        self._ready = _in_background(prepare) if background else prepare
+        self._ready = in_background(prepare) if background else prepare
 
     def commit(self) -> Path:
         from healthcache import backup
@@ -512,13 +489,13 @@ class Transaction:
         # started first.  The hash of what will be written too, beside the checks.
         replaced = old.sha256 if old.exists and self.corrupt is None and old.data else None
         compressed = backup.compress_in_background(old.content()) if replaced else None
-        digest = _in_background(partial(_sha256, data, codec.EOL))
+        digest = in_background(partial(_sha256, data, codec.EOL))
         violations = self._guard(new, placed)
         if violations and force_reason is None:
             raise IntegrityRefused(guard.describe(violations), violations)
         # The new file is written and fsynced to a temp file on a thread while its bytes are
         # validated (``atomic.prepare``); it is put in place only after.
-        ahead = _in_background(partial(atomic.prepare, paths.cache, (data, codec.EOL)))
+        ahead = in_background(partial(atomic.prepare, paths.cache, (data, codec.EOL)))
         # So is the copy kept as the newest backup, on a thread of its own; it is put in place after the cache.
         keep = _KeepAhead(self, (data, codec.EOL), digest, now)
         try:

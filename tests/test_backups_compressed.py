@@ -290,3 +290,42 @@ def test_a_compressed_form_is_proven_against_its_content_without_a_whole_decompr
     other = zstandard.ZstdCompressor(level=1).compress(b"".join(content).replace(b"xyz", b"xyZ", 1))
     assert backup._decompresses_to(other, content) is False
     assert backup._decompresses_to(blob, (content[0],)) is False  # the newline missing
+
+
+class _FailingCompressor:
+    """A zstd compressor whose every compression fails, as one that cannot get its memory does."""
+
+    def __init__(self, **_: object) -> None:
+        pass
+
+    def compressobj(self, **_: object) -> _FailingCompressor:
+        return self
+
+    def compress(self, _data: bytes) -> bytes:
+        raise zstandard.ZstdError("cannot allocate compression context")
+
+    def flush(self) -> bytes:
+        raise zstandard.ZstdError("cannot allocate compression context")
+
+
+def test_a_compression_that_fails_leaves_the_backup_plain_and_the_save_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compression only saves space: when zstd fails (in the save's background thread for the state it
+    replaces, or in prune's own pass), each backup stays plain, the save is done, and nothing reaches
+    a thread's unhandled-exception hook (a traceback on stderr)."""
+    import threading
+
+    store, states = _saves(tmp_path / "h", 2)
+    compressed_before = {i.digest for i in backup.list_backups(store.paths.backups) if i.compressed}
+    unhandled: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: unhandled.append(args.exc_value))
+    monkeypatch.setattr(backup.zstandard, "ZstdCompressor", _FailingCompressor)
+    with store.transaction() as tx:
+        tx.save(_renamed(tx.cache, "the third save"))
+    states[store.read().sha256[:12]] = store.paths.cache.read_bytes()  # type: ignore[index]
+    assert unhandled == []
+    infos = backup.list_backups(store.paths.backups)
+    assert {i.digest for i in infos if i.compressed} == compressed_before  # the newly older one stays plain
+    assert len(infos) == 3
+    _assert_intact(store.paths.backups, states)
