@@ -8,17 +8,17 @@ itself be undone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
-from healthcache import backup, guard
-from healthcache.config import Paths
-from healthcache.errors import CorruptInput, IntegrityRefused, UsageError
-from healthcache.model.records import HR_FIELDS, SUMMARY_FIELDS, Activity, Cache
+from healthcache import GENERATOR, backup, guard
+from healthcache.config import DEFAULT_PREFERENCE, Paths
+from healthcache.errors import CorruptInput, HealthcacheError, IntegrityRefused, UsageError
+from healthcache.model.records import HR_FIELDS, SUMMARY_FIELDS, Activity, Cache, empty_cache
 from healthcache.store import SaveResult, Store, load_file
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ class RestorePlan:
     dropped: list[str] = field(default_factory=list)  # ids present now that the restore would remove
     changed: list[str] = field(default_factory=list)  # ids whose content differs
     violations: list[guard.Violation] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # --merge: the backup's records not brought back, and why
     diff: CacheDiff | None = None  # a dry run: current -> what the restore would write
 
 
@@ -109,10 +110,20 @@ def resolve_backup(paths: Paths, name: str | None) -> Path:
     return find_backup(paths, name).path
 
 
-def union(current: Cache, other: Cache) -> Cache:
+class Union(NamedTuple):
+    cache: Cache
+    left_out: list[str]  # the backup's records the union could not bring back, each with why
+
+
+def union(current: Cache, other: Cache, preference: Sequence[str] = DEFAULT_PREFERENCE) -> Union:
     """Everything in either file: activities missing from ``current`` are added,
     shared ones gain the fields, sources and HR data only ``other`` has.
-    Activities deleted in ``current`` (tombstones) stay deleted."""
+
+    The current file's decisions stand: activities deleted in it (tombstones)
+    stay deleted, and a backup activity whose records it keeps apart (an
+    ``unlink`` since: a distinct link) is split the same way first, from its
+    kept payloads, as ``unlink`` splits.  A record that can then be joined to
+    no single current activity is left out, and said so."""
     owner: dict[str, int] = {}
     acts = list(current.activities)
     for i, act in enumerate(acts):
@@ -121,21 +132,69 @@ def union(current: Cache, other: Cache) -> Cache:
     deleted: set[str] = set()
     for tomb in current.tombstones:
         deleted |= tomb.record_keys()
-    for act in other.activities:
-        keys = act.record_keys()
-        if keys & deleted:
+    distinct = {frozenset(x.ids) for x in current.links if x.kind == "distinct"}
+    left_out: list[str] = []
+    for whole in other.activities:
+        if whole.record_keys() & deleted:
             continue
-        hits = {owner[k] for k in keys if k in owner}
-        if not hits:
-            owner.update(dict.fromkeys(keys, len(acts)))
-            acts.append(act)
-            continue
-        i = min(hits)
-        acts[i] = _fill(acts[i], act)
+        parts, why_whole = _split_as_now(whole, distinct, current.updated_at, preference)
+        for act in parts:
+            keys = act.record_keys()
+            hits = {owner[k] for k in keys if k in owner}
+            if not hits:
+                owner.update(dict.fromkeys(keys, len(acts)))
+                acts.append(act)
+                continue
+            missing = sorted(keys - owner.keys())
+            why = why_whole or _why_not_joined(missing, hits, acts, distinct)
+            if why is not None:
+                left_out += [f"{key} (in the backup's {whole.id}): {why}" for key in missing]
+            elif len(hits) == 1:
+                (i,) = hits
+                acts[i] = _fill(acts[i], act)
+            # else: every record of it is here, in activities the current file keeps apart: they stand
     tomb_ids = {t.id for t in current.tombstones}
     tombstones = list(current.tombstones) + [t for t in other.tombstones if t.id not in tomb_ids]
     links = list(current.links) + [lk for lk in other.links if lk not in current.links]
-    return msgspec.structs.replace(current, activities=acts, tombstones=tombstones, links=links)
+    return Union(msgspec.structs.replace(current, activities=acts, tombstones=tombstones, links=links), left_out)
+
+
+def _split_as_now(
+    act: Activity, distinct: set[frozenset[str]], now: str, preference: Sequence[str]
+) -> tuple[list[Activity], str | None]:
+    """``act`` split where a distinct link of the current file parts two of its records (as ``unlink``
+    splits, from the kept payloads); with why not, when a payload cannot be re-derived."""
+    from healthcache.merge import unlink_records
+
+    keys = act.record_keys()
+    pairs = [sorted(pair) for pair in distinct if pair <= keys]
+    if not pairs:
+        return [act], None
+    alone = empty_cache(GENERATOR, now)
+    part = msgspec.structs.replace(alone, activities=[act])
+    try:
+        for a, b in pairs:
+            part, _ = unlink_records(part, a, b, now=now, preference=preference)
+    except HealthcacheError as exc:
+        return [act], f"the current file keeps {' and '.join(pairs[0])} apart, and {exc}"
+    return list(part.activities), None
+
+
+def _why_not_joined(
+    missing: list[str], hits: set[int], acts: list[Activity], distinct: set[frozenset[str]]
+) -> str | None:
+    """Why a backup activity's records are not joined to the current one holding the others, or None."""
+    if len(hits) > 1:
+        if not missing:
+            return None  # nothing to bring back: every record of it is here, in activities kept apart
+        return "its other records are in several activities now; restore --force brings back the backup as it was"
+    (i,) = hits
+    here = acts[i].record_keys()
+    for key in missing:
+        for other in here:
+            if frozenset((key, other)) in distinct:
+                return f"linked as distinct from {other}, which holds its other records now"
+    return None
 
 
 def _fill(mine: Activity, theirs: Activity) -> Activity:
@@ -201,8 +260,10 @@ def restore(
     restored = load_file(backup_path).cache
     with store.transaction(lock_timeout=lock_timeout, on_wait=on_wait, allow_corrupt=True, check_outside=False) as tx:
         current = tx.cache
-        target = union(current, restored) if merge else restored
+        joined = union(current, restored, store.config.preference) if merge else None
+        target = restored if joined is None else joined.cache
         result_plan = plan(current, target, backup_path)
+        result_plan.left_out = [] if joined is None else joined.left_out
         result_plan.violations = tx.check(target)
         result_plan.violations += dropped_activities(result_plan)
         mode = "merge" if merge else "force" if force else "replace"

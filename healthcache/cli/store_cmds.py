@@ -108,6 +108,7 @@ def restore(ctx: Ctx, backup: str | None, latest: bool, merge: bool, force: bool
         "dropped": p.dropped,
         "changed": p.changed,
         "violations": [str(v) for v in p.violations],
+        "left_out": p.left_out,
         "diff": None if p.diff is None else msgspec.to_builtins(p.diff),
         "changed_file": bool(result.save and result.save.changed),
         "previous_saved_as": str(result.save.backup) if result.save and result.save.backup else None,
@@ -123,6 +124,10 @@ def restore(ctx: Ctx, backup: str | None, latest: bool, merge: bool, force: bool
             lines.append(render_diff(p.diff))
         if p.dropped:
             lines.append("dropped: " + ", ".join(p.dropped[:20]) + (" ..." if len(p.dropped) > 20 else ""))
+        if p.left_out:
+            verb_left = "would be left out" if dry_run else "were left out"
+            lines.append(f"records of the backup that {verb_left} (the current file keeps its decisions):")
+            lines += [f"  - {why}" for why in p.left_out[:20]]
         if dry_run and p.violations and not force:
             lines.append("this restore would be refused (use --merge or --force):")
             lines += [f"  - {v}" for v in p.violations[:20]]
