@@ -30,7 +30,7 @@ from healthcache import GENERATOR, atomic, state
 from healthcache.background import in_background
 from healthcache.cacheindex import CacheIndex, lineage_of, new_lineage, newest_tombstones, read_index
 from healthcache.config import Config, Paths
-from healthcache.errors import CorruptInput, HealthcacheError, IntegrityRefused
+from healthcache.errors import CorruptInput, HealthcacheError, IntegrityRefused, StorageError
 from healthcache.lock import write_lock
 from healthcache.model import checks
 from healthcache.model.records import Activity, Cache, Link, Tombstone, empty_cache, sort_key, unique_record_keys
@@ -514,7 +514,11 @@ class Transaction:
                 keep.discard()
                 raise
             sha = digest()
-            kept = keep.commit()
+            try:
+                kept: Path | None = keep.commit()
+                unkept: StorageError | None = None
+            except StorageError as exc:  # the cache is saved: the index must still say so (below)
+                kept, unkept = None, exc
             size = len(data) + len(codec.EOL)
             index = self._write_index(final, size, sha, lineage, live)
             outside = self.outside
@@ -524,6 +528,10 @@ class Transaction:
             )
             self.corrupt = None
             self.outside = None
+            if unkept is not None:
+                # Told after the index vouches for the file saved, so that no later command takes
+                # healthcache's own save for an edit from outside; the next save keeps a copy again.
+                raise unkept
             self._prune(replaced, compressed)
         except BaseException:
             removals.wait(quiet=True)

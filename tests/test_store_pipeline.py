@@ -227,6 +227,15 @@ def test_a_copy_that_cannot_be_kept_is_told_after_the_cache_was_saved(
     assert err.value.path.parent == store.paths.backups
     assert len(load_file(store.paths.cache).cache.activities) == 23
     assert _temp_files(store) == []
+    # The index vouches for the file saved: no later command takes healthcache's own save for an edit
+    # from outside (it said "changed outside healthcache" before), and the next save keeps a copy again.
+    seen: list[object] = []
+    later = Store(store.paths, on_outside=seen.append)
+    with later.transaction() as tx:
+        assert tx.outside is None
+        saved = tx.save(factories.with_new(tx.cache, "l"))
+    assert seen == [] and saved.kept is not None
+    assert backup.find(store.paths.backups, saved.sha256 or "") is not None
 
 
 # ---- SIGKILL at every I/O step of a save --------------------------------------------------
