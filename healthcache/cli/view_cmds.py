@@ -34,18 +34,20 @@ def _colour(ctx: Ctx) -> bool:
     return _is_tty() and not ctx.as_json and not ctx.quiet and not os.environ.get("NO_COLOR")
 
 
-def _render(ctx: Ctx, *items: Any) -> str:
-    """Rich renderables as text: at the terminal's width (80 when not a terminal), coloured
-    as ``_colour`` says."""
+def _width() -> int:
+    """The width tables are drawn at: $COLUMNS when set (a pipe too), else the terminal's, else 80."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def _render(ctx: Ctx, *items: Any, width: int | None = None) -> str:
+    """Rich renderables as text: ``width`` columns wide (default ``_width()``), coloured as ``_colour`` says."""
     from rich.console import Console
 
-    tty = _is_tty()
     colour = _colour(ctx)
-    width = shutil.get_terminal_size((80, 24)).columns if tty else 80
     buf = io.StringIO()
     console = Console(
         file=buf,
-        width=width,
+        width=width or _width(),
         force_terminal=colour,
         no_color=not colour,
         color_system="auto" if colour else None,
@@ -56,6 +58,33 @@ def _render(ctx: Ctx, *items: Any) -> str:
     for item in items:
         console.print(item)
     return "\n".join(line.rstrip() for line in buf.getvalue().rstrip("\n").splitlines())
+
+
+def fit_flexible(fixed: Sequence[int], width: int, *, floor: int = 8) -> tuple[int, int]:
+    """(the flexible column's width, the width to draw at) for a table of ``fixed`` columns, one space
+    apart, and one flexible column: it takes what is left, at least ``floor``.  Where that does not fit,
+    the drawing is wider than ``width``: an id or a time cut short is worse than a wrapped line."""
+    room = width - sum(fixed) - len(fixed)
+    return max(room, floor), max(width, sum(fixed) + len(fixed) + floor)
+
+
+def _fitted(ctx: Ctx, table: Any, rows: Sequence[Sequence[str]], flexible: int) -> str:
+    """``table`` (its columns added, no rows yet) drawn with ``rows``: every column but ``flexible`` as wide
+    as its widest cell, never shrunk; ``flexible`` takes what is left of the width and is cut with "…"."""
+    from rich.cells import cell_len
+
+    columns = table.columns
+    widths = [max([cell_len(str(c.header)), *(cell_len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    room, draw = fit_flexible([w for i, w in enumerate(widths) if i != flexible], _width())
+    for i, column in enumerate(columns):
+        column.no_wrap = True
+        if i == flexible:
+            column.overflow, column.max_width, column.min_width = "ellipsis", room, min(room, widths[i])
+        else:
+            column.min_width = widths[i]
+    for row in rows:
+        table.add_row(*row)
+    return _render(ctx, table, width=draw)
 
 
 def _day(value: datetime | None) -> date | None:
@@ -125,16 +154,14 @@ def list_(
         used = dict.fromkeys(s for r in rows for s in r.sources)
         legend = "sources: " + ", ".join(f"{source_code(s)} {s}" for s in used)
         table = _table()
-        table.add_column("id", style="cyan", no_wrap=True)
-        table.add_column("start", no_wrap=True)
-        table.add_column("sport", max_width=12, overflow="ellipsis", no_wrap=True)
-        table.add_column("name", ratio=1, min_width=8, overflow="ellipsis", no_wrap=True)
-        table.add_column("km", justify="right", no_wrap=True)
-        table.add_column("time", justify="right", no_wrap=True)
-        table.add_column("HR", justify="right", no_wrap=True)
-        table.add_column("src", no_wrap=True)
-        for r in rows:
-            table.add_row(
+        table.add_column("id", style="cyan")
+        for name in ("start", "sport", "name"):
+            table.add_column(name)
+        for name in ("km", "time", "HR"):
+            table.add_column(name, justify="right")
+        table.add_column("src")
+        cells = [
+            (
                 r.short_id,
                 show_start(r.start, where),
                 r.sport,
@@ -144,7 +171,9 @@ def list_(
                 _num(r.avg_hr),
                 "".join(source_code(s) for s in r.sources),
             )
-        return _render(ctx, table) + "\n" + legend
+            for r in rows
+        ]
+        return _fitted(ctx, table, cells, flexible=3) + "\n" + legend
 
     ctx.emit(msgspec.to_builtins(rows), text)
 
@@ -280,12 +309,12 @@ def stats(ctx: Ctx, by: str, sport: str | None, since: datetime | None) -> None:
         if not rows:
             return "no activities match"
         table = _table()
-        table.add_column(by, no_wrap=True)
-        table.add_column("sport", no_wrap=True, max_width=17, overflow="ellipsis")
+        table.add_column(by)
+        table.add_column("sport")
         for name in ("n", "km", "moving", "elev m", "avg HR", "HR cov"):
-            table.add_column(name, justify="right", no_wrap=True)
-        for r in rows:
-            table.add_row(
+            table.add_column(name, justify="right")
+        cells = [
+            (
                 r.period,
                 r.sport,
                 str(r.count),
@@ -295,7 +324,9 @@ def stats(ctx: Ctx, by: str, sport: str | None, since: datetime | None) -> None:
                 _num(r.mean_avg_hr),
                 f"{r.hr_coverage:.0%}",
             )
-        return _render(ctx, table)
+            for r in rows
+        ]
+        return _fitted(ctx, table, cells, flexible=1)
 
     ctx.emit(msgspec.to_builtins(rows), text)
 
