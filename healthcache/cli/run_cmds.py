@@ -88,9 +88,12 @@ def _render_cron(results: list[Any]) -> str:
         if r.line:
             lines.append(f"  {r.line}")
         lines += [f"  {f}" for f in r.files]
+        lines += [f"  environment: {k}={v}" for k, v in r.env.items()]
         lines += [f"  removed: {x}" for x in r.removed]
         if r.next_run:
             lines.append(f"  runs daily at {r.at}; next run {r.next_run}")
+        elif r.at:
+            lines.append(f"  set to run daily at {r.at} once enabled")
         if r.note:
             lines.append(f"  {r.note}")
         lines += [f"  $ {c}" for c in r.commands]
