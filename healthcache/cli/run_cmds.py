@@ -113,6 +113,10 @@ def cron() -> None:
 def cron_install(ctx: Ctx, at: str, systemd: bool, dry_run: bool) -> None:
     """Install the daily job: a crontab entry (default) or a systemd user timer (--systemd). Idempotent.
 
+    The home must be a workspace (healthcache init makes one); its path is resolved (symlinks, ..), so
+    one home gets one job however it is spelled. $HEALTHCACHE_CREDENTIALS_DIR, when set, goes into the
+    job, whose environment is otherwise nearly empty.
+
     Examples:
 
     \b
@@ -129,7 +133,7 @@ def cron_install(ctx: Ctx, at: str, systemd: bool, dry_run: bool) -> None:
 @cron.command("show")
 @common_options
 def cron_show(ctx: Ctx) -> None:
-    """Show the daily job installed for this home and when it runs next.
+    """Show the daily job installed for this home, whether a systemd timer is enabled, and when it runs next.
 
     Examples:
 
