@@ -22,6 +22,7 @@ import zstandard
 
 from healthcache import atomic, backup
 from healthcache.config import Config, Paths, RetentionPolicy
+from healthcache.errors import CorruptInput
 from healthcache.model.records import Cache
 from healthcache.store import Store, load_file
 from tests import factories
@@ -329,3 +330,21 @@ def test_a_compression_that_fails_leaves_the_backup_plain_and_the_save_done(
     assert {i.digest for i in infos if i.compressed} == compressed_before  # the newly older one stays plain
     assert len(infos) == 3
     _assert_intact(store.paths.backups, states)
+
+
+@pytest.mark.parametrize("cut", [1, 100, "half"])
+def test_a_truncated_compressed_backup_is_named_truncated_not_read_as_empty(
+    tmp_path: Path, run: Run, cut: int | str
+) -> None:
+    """A ``.zst`` cut short (a full disk, an interrupted copy) decompressed to nothing without an error, so
+    restore and diff said "file is empty" and verify --backups gave the hash of nothing."""
+    store, _ = _saves(tmp_path / "h", 3)
+    (info,) = [i for i in backup.list_backups(store.paths.backups) if i.compressed][:1]
+    size = info.path.stat().st_size
+    os.truncate(info.path, size // 2 if cut == "half" else size - int(cut))
+    with pytest.raises(CorruptInput, match="truncated"):
+        backup.read_bytes(info.path)
+    result = run("restore", "--home", str(store.paths.home), "--dry-run", info.path.name)
+    assert result.exit_code == 4 and "truncated" in result.output and "file is empty" not in result.output
+    problems = dict((i.path.name, why) for i, why in backup.verify_backups(store.paths.backups))
+    assert "truncated" in problems[info.path.name]
