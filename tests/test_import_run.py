@@ -167,17 +167,19 @@ def test_polar_sessions_are_decided_from_the_file_name(store: Store, tmp_path: P
     name1, data1 = samples.polar_session(w, 1111)
     (folder / name1).write_bytes(data1)
     run_import(store, [folder])
-    # A new account export: the old session comes again with a new time stamp, plus a new session.
-    os.utime(folder / name1, ns=(0, 10**18))
+    # A new account export, beside the old one: the old session comes again under another name, plus a new session.
+    copy = folder / "again" / name1
+    copy.parent.mkdir()
+    copy.write_bytes(data1 + b" ")
     later = samples.Workout("later", "cycling", datetime(2024, 6, 1, 9, 0, tzinfo=UTC), 30, 130, "Ride")
     name2, data2 = samples.polar_session(later, 2222)
     (folder / name2).write_bytes(data2)
     with recording_opens() as opened:
         report = run_import(store, [folder])
-    assert str(folder / name1) not in opened and str(folder / name2) in opened
-    lines = {Path(f.path).name: f for f in report.files}
-    assert lines[name1].status == "unchanged" and "Polar session 1111" in (lines[name1].reason or "")
-    assert lines[name2].status == "imported"
+    assert str(copy) not in opened and str(folder / name2) in opened
+    lines = {f.path: f for f in report.files}
+    assert lines[str(copy)].status == "unchanged" and "Polar session 1111" in (lines[str(copy)].reason or "")
+    assert lines[str(folder / name2)].status == "imported"
     assert {a.source_ids.get("polar") for a in _activities(store)} == {"1111", "2222"}
 
 

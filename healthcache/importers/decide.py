@@ -14,7 +14,8 @@ from typing import Literal
 import msgspec
 
 # new: never read, or changed; full: --full reads everything; companion: read with another member of
-# its export; session: its Polar session is imported; stat: same stat (or CRC) as its entry; content:
+# its export; session: its Polar session was imported from another input, and it has no entry of its
+# own; stat: same stat (or CRC) as its entry; content:
 # same digest as its entry (only its time stamp moved); twin: another input with this content is imported.
 Why = Literal["new", "full", "companion", "session", "stat", "content", "twin"]
 
@@ -26,6 +27,7 @@ class Facts(msgspec.Struct, frozen=True, kw_only=True):
     full: bool = False
     companion: str | None = None  # why it is read with another member of its export, if it is
     session: str | None = None  # the Polar session id in its name, when that session is imported
+    own: bool = False  # it has an entry of its own (a file's by its path, a member's in its archive's entry)
     unchanged: bool = False  # stat (a file) or CRC and size (a member) as its entry says
     failed_before: bool = False  # its entry, or a member of it, failed: tried again every run
     skipped_because: str | None = None  # its entry's reason, when it was skipped last time
@@ -41,8 +43,14 @@ class Verdict(msgspec.Struct, frozen=True):
 
 
 def decide(f: Facts) -> Verdict:
-    """Whether to read the input, and the reason the report gives."""
-    if f.session is not None and not f.full:
+    """Whether to read the input, and the reason the report gives.
+
+    A known Polar session decides only for an input with no entry of its own: another copy of it (a
+    single download beside the account export) is not opened.  An input that has one is judged by it,
+    as any other: the same stat skips it, a changed one (the session edited and downloaded again) reads it,
+    and the merge says whether the session changed.
+    """
+    if f.session is not None and not f.own and not f.full:
         return Verdict(False, f"Polar session {f.session} already imported", "session")
     if f.unchanged and not f.failed_before and not f.full:
         return Verdict(False, stat_reason(f.skipped_because), "stat")

@@ -6,9 +6,10 @@ Steps, each timed in the report:
    workspace's own folders are left out) and ``stat`` each file;
 2. **decide** – one pure decision per file and archive member
    (``decide.decide``): a file whose size and mtime match its manifest entry,
-   or a Polar session whose id is already imported, is skipped without being
-   opened; everything else is opened.  The manifests are trusted as they are
-   only when the cache is the one they were written for (its lineage, from
+   or one with no entry whose Polar session id is already imported (another
+   copy of that session), is skipped without being opened; everything else,
+   a Polar session's own file whose stat changed too, is opened.  The
+   manifests are trusted as they are only when the cache is the one they were written for (its lineage, from
    the index and ``stat``); otherwise the cache is parsed once and an entry
    whose records it no longer holds is forgotten (``freshness.decide``), so
    a restore that dropped records never hides them from the next import.
@@ -69,9 +70,6 @@ if TYPE_CHECKING:  # a run with nothing new reads no file: reading, decoding, me
 __all__ = ["FileResult", "ImportReport", "run_import", "walk"]
 
 _COUNTED = ("imported", "skipped", "unchanged", "failed")
-# Every name a Polar session id is read from starts so (``formats.POLAR_NAME``, ASCII, any case).
-_SESSION_PREFIX = "training-session-"
-_SESSION_LEN = len(_SESSION_PREFIX)
 _IMPORTED = stat_reason(None)
 
 
@@ -82,6 +80,7 @@ class _Archive(msgspec.Struct):
     zf: zipfile.ZipFile
     export: formats.Format | None  # the format whose export it is, if any
     prior: dict[str, MemberEntry]
+    own: dict[str, MemberEntry] = msgspec.field(default_factory=dict)  # the members of its own entry
     out: dict[str, MemberEntry] = msgspec.field(default_factory=dict)
     depth: int = 0
     counts: dict[str, int] = msgspec.field(default_factory=lambda: dict.fromkeys(_COUNTED, 0))
@@ -156,7 +155,8 @@ class _Run(msgspec.Struct):
         Called in input order only (``settle``, or a decode's continuation, which the decoder runs in order).
 
         A file's entry goes into its group's manifest, a member's into its archive's entry; a Polar
-        session that gave records is remembered by id, so its next download is skipped unopened.
+        session that gave records is remembered by id, so its next download (another file, with no
+        entry of its own) is skipped unopened.
         """
         if line is not None:
             self.results.append(line)
@@ -336,12 +336,14 @@ def _unreadable(run: _Run, missing: list[str], odd: list[tuple[str, str, bool]])
 def _facts(run: _Run, item: Item, entry: FileEntry | None) -> Facts:
     from healthcache.importers import detect
 
-    session = detect.polar_session_id(item.name)
+    # A file with an entry of its own is judged by it: its session is not looked up (nor waited for).
+    session = detect.polar_session_id(item.name) if entry is None else None
     if session:
         run.before()
     known = run.manifests.polar_session(session) if session else None
     return Facts(
         full=run.full,
+        own=entry is not None,
         session=session if known is not None and known.status != "failed" else None,
         unchanged=entry is not None and entry.same_stat(item.size, item.mtime_ns),
         failed_before=entry is not None and entry.failed(),
@@ -353,19 +355,16 @@ def _unchanged(run: _Run, path: str, st: os.stat_result) -> FileResult | None:
     """The report line of a file whose size and mtime are its manifest entry's: the verdict ``decide``
     gives it (``stat``), reached without the Item, Facts and queued record of a file that may be read.
 
-    None sends the file the full way (``_one_file``): no entry, another stat, a failure before, or a
-    name that may be a Polar session's (its session decides first); so the line is the same either way.
+    None sends the file the full way (``_one_file``): no entry, another stat or a failure before (a
+    Polar session's file with an entry of its own is judged by it alone); so the line is the same either way.
     """
-    if not path.isascii():  # its label is path_key's, and its name may still be a session's: the full way
+    if not path.isascii():  # its label is path_key's: the full way
         return None
     hit = run.manifests.by_path.get(path)
     if hit is None:
         return None
     entry = hit[1]
     if not entry.same_stat(st.st_size, st.st_mtime_ns) or entry.failed():
-        return None
-    start = path.rfind("/") + 1
-    if path[start : start + _SESSION_LEN].lower() == _SESSION_PREFIX:
         return None
     reason = _IMPORTED if entry.status != "skipped" else stat_reason(f"{entry.reason}")
     return FileResult(path=path, status="unchanged", kind=entry.kind, opened=False, reason=reason)
@@ -502,7 +501,8 @@ def _zip_file(run: _Run, item: Item, f: IO[bytes], digest: str, entry: FileEntry
     from healthcache.importers import archive
     from healthcache.importers.base import ImportFailed
 
-    prior = {} if run.full else {**run.manifests.members, **(entry.members if entry is not None else {})}
+    own = {} if run.full or entry is None else entry.members
+    prior = {} if run.full else {**run.manifests.members, **own}
     top = FileResult(path=item.label, status="imported", kind="zip")
     run.settle(item, top)  # its line before its members'; completed below
     stamp = {"size": item.size, "mtime_ns": item.mtime_ns, "head_tail": digest}
@@ -510,7 +510,8 @@ def _zip_file(run: _Run, item: Item, f: IO[bytes], digest: str, entry: FileEntry
         zf = archive.open_zip(f)
         with zf:
             found = archive.checked_members(zf, run.limits)
-            arc = _Archive(path=item.label, zf=zf, export=formats.export_format(m.basename for m in found), prior=prior)
+            export = formats.export_format(m.basename for m in found)
+            arc = _Archive(path=item.label, zf=zf, export=export, prior=prior, own=own)
             top.kind = f"zip:{arc.group}" if arc.export else "zip"
             with prog.step(run.tracker, len(found), f"members of {item.name}"):
                 _members(run, arc, found)
@@ -538,13 +539,15 @@ def _members(run: _Run, arc: _Archive, found: Sequence[archive.Member], prefix: 
         mem = item.member
         assert mem is not None
         old = arc.prior.get(item.key)
-        session = detect.polar_session_id(item.name)
+        own = item.key in arc.own  # judged by its own entry: its session is not looked up
+        session = None if own else detect.polar_session_id(item.name)
         if session:
             run.before()
         known = run.manifests.polar_session(session) if session and not run.full else None
         companion = next((c for c in (arc.export.companions if arc.export else ()) if c[0] in f"/{mem.name}"), None)
         facts = Facts(
             full=run.full,
+            own=own,
             companion=companion[2] if companion else None,
             session=session if known is not None and known.status != "failed" else None,
             unchanged=old is not None and old.crc == mem.crc and old.size == mem.size and old.status != "failed",
@@ -646,7 +649,9 @@ def _nested(run: _Run, arc: _Archive, item: Item, mem: archive.Member) -> None:
         with zf:
             found = archive.checked_members(zf, run.limits)
             export = formats.export_format(m.basename for m in found)
-            inner = _Archive(path=arc.path, zf=zf, export=export, prior=arc.prior, out=arc.out, depth=arc.depth + 1)
+            inner = _Archive(
+                path=arc.path, zf=zf, export=export, prior=arc.prior, own=arc.own, out=arc.out, depth=arc.depth + 1
+            )
             with prog.step(run.tracker, len(found), f"members of {item.name}"):
                 _members(run, inner, found, prefix=item.key + "/")
                 run.decoder.drain()  # its members' outcomes, before they are counted

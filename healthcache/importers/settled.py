@@ -3,8 +3,8 @@
 When an import writes its manifests (under the lock, after its save), it also notes, for the inputs
 it was given, the digest of the walk's listing (every file's path, size and mtime) if the next import
 of that listing would judge every file unchanged: each has a manifest entry with that very size and
-mtime that did not fail (or is a Polar session already imported), no input is missing, and no
-manifest is stale for the cache lineage just saved.  The note keeps that lineage and the ``stat`` of
+mtime that did not fail (or has none and is a Polar session already imported), no input is missing,
+and no manifest is stale for the cache lineage just saved.  The note keeps that lineage and the ``stat`` of
 each manifest file as written.
 
 While the listing, the lineage the cache index vouches for and every manifest file are as noted, an
@@ -114,7 +114,7 @@ def unchanged_files(paths: Paths, inputs: Sequence[str | os.PathLike[str]]) -> i
 
 def settles(manifests: Manifests, found: Listing, lineage: str) -> bool:
     """Whether the next import of this listing would judge every file unchanged by these manifests
-    (``decide``'s ``session`` or ``stat`` verdict for each).  Pure."""
+    (``decide``'s ``stat`` verdict for a file with an entry, ``session`` for one without).  Pure."""
     from healthcache.importers.detect import polar_session_id
 
     if manifests.stale(lineage):
@@ -122,12 +122,14 @@ def settles(manifests: Manifests, found: Listing, lineage: str) -> bool:
     for path, st in found:
         if not path.isascii():
             return False
+        entry = manifests.lookup(path)
+        if entry is not None:  # its own entry decides, a Polar session's file too
+            if not entry.same_stat(st.st_size, st.st_mtime_ns) or entry.failed():
+                return False
+            continue
         session = polar_session_id(os.path.basename(path))
         known = manifests.polar_session(session) if session else None
-        if known is not None and known.status != "failed":
-            continue
-        entry = manifests.lookup(path)
-        if entry is None or not entry.same_stat(st.st_size, st.st_mtime_ns) or entry.failed():
+        if known is None or known.status == "failed":
             return False
     return True
 
