@@ -9,6 +9,7 @@ of ``healthcache.errors`` (the README's table).
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable, Mapping
 from enum import IntEnum
@@ -72,6 +73,27 @@ def exit_status(outcomes: Iterable[Outcome | Failure]) -> int:
     return int(Outcome.OK)
 
 
+# What to do about an OS error that ended a command, by its errno: most are reads (a write that fails
+# is a StorageError, which says itself what is safe), so "free space" is only said where it helps.
+_PERMISSIONS = "Fix the permissions of that file or of its folder, then run the command again."
+OS_ERROR_HINTS: dict[int, str] = {
+    errno.EACCES: _PERMISSIONS,
+    errno.EPERM: _PERMISSIONS,
+    errno.EISDIR: "A folder stands where healthcache expects a file: move it aside, then run the command again.",
+    errno.ENOTDIR: "A file stands where healthcache expects a folder: move it aside, then run the command again.",
+    errno.ENOSPC: "Free space on that file system, then run the command again.",
+    errno.EDQUOT: "Free space within your disk quota, then run the command again.",
+    errno.EROFS: "That file system is mounted read-only: make it writable, or use a home on another one.",
+    errno.ENOENT: "Something removed that file or folder while the command ran: run the command again.",
+}
+_ATOMIC = "Every file healthcache writes is written atomically: each is as it was or complete."
+
+
+def os_error_hint(code: int | None) -> str:
+    """The next step for an ``OSError`` of this errno, and why nothing is half-written."""
+    return f"{OS_ERROR_HINTS.get(code or 0, 'Fix the cause above, then run the command again.')} {_ATOMIC}"
+
+
 def failure_of(exc: BaseException) -> Failure:
     """What an exception that ended a command means for the user: message, next step, outcome."""
     if isinstance(exc, KeyboardInterrupt):
@@ -85,12 +107,7 @@ def failure_of(exc: BaseException) -> Failure:
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
         what = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__)
-        return Failure(
-            Outcome.ERROR,
-            f"{where}{what}",
-            hint="healthcache writes every file atomically: a file that could not be written is as it was. "
-            "Free space or fix the permissions, then run the command again.",
-        )
+        return Failure(Outcome.ERROR, f"{where}{what}", hint=os_error_hint(exc.errno))
     return Failure(Outcome.ERROR, f"{type(exc).__name__}: {exc}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -22,7 +23,7 @@ from healthcache.errors import EXIT_CODES
 from healthcache.export import core as export_core
 from healthcache.lock import write_lock
 from healthcache.model.records import Cache
-from healthcache.outcome import Failure, Outcome, exit_status
+from healthcache.outcome import Failure, Outcome, exit_status, failure_of
 from healthcache.store import Store
 from tests import factories, fitgen
 from tests.conftest import Run
@@ -255,3 +256,28 @@ def test_restore_that_undoes_an_unlink_needs_force(store: Store, run: Run) -> No
     forced = run("restore", "--latest", "--force")
     assert forced.exit_code == 0, forced.output
     assert [a.id for a in store.read().cache.activities] == [act.id]
+
+
+@pytest.mark.parametrize(
+    ("exc", "said", "not_said"),
+    [
+        (
+            PermissionError(errno.EACCES, "Permission denied", "/w/tracking/unified-cache.json"),
+            "permissions",
+            "Free space",
+        ),
+        (
+            IsADirectoryError(errno.EISDIR, "Is a directory", "/w/tracking/sync_state/a.json"),
+            "folder stands",
+            "Free space",
+        ),
+        (NotADirectoryError(errno.ENOTDIR, "Not a directory", "/w/backups/x"), "file stands", "Free space"),
+        (OSError(errno.ENOSPC, "No space left on device", "/w/x"), "Free space", "permissions"),
+    ],
+)
+def test_an_os_error_gets_the_next_step_for_its_kind(exc: OSError, said: str, not_said: str) -> None:
+    """A read that failed was told to "free space" like a write; each kind now gets its own next step."""
+    failure = failure_of(exc)
+    assert failure.message.startswith(str(exc.filename)) and exc.strerror in failure.message
+    assert failure.hint is not None and said in failure.hint and not_said not in failure.hint
+    assert "atomically" in failure.hint
