@@ -99,3 +99,51 @@ def test_missing_path_is_a_failure_and_no_path_a_usage_error(tmp_path: Path) -> 
     result = invoke("import", "--home", str(tmp_path), str(tmp_path / "nope"))
     assert result.exit_code == 1 and "no such file or folder" in result.output
     assert invoke("import", "--home", str(tmp_path)).exit_code == 2
+
+
+def _folder_with_a_run(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "run.fit").write_bytes(fitgen.run(datetime(2024, 5, 2, 6, 30, tzinfo=UTC)))
+    return folder
+
+
+def test_an_empty_path_is_a_usage_error_not_the_current_folder(
+    tmp_path: Path, sample_dir: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``import "$(python -m healthcache.samples)"`` under a python without healthcache: ``import ""``."""
+    folder, _ = sample_dir
+    home = tmp_path / "home"
+    assert invoke("import", "--home", str(home), str(folder)).exit_code == 0
+    before = {p: p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file()}
+    monkeypatch.chdir(_folder_with_a_run(tmp_path / "here"))  # what "" would have imported
+    for args in ([""], [str(folder), ""], ["--json", ""]):
+        result = invoke("import", "--home", str(home), *args)
+        assert result.exit_code == 2, result.output
+        message = json.loads(result.output)["error"] if "--json" in args else result.output
+        assert "an empty path was given" in message and "command substitution" in message
+        assert "healthcache/samples/data" in message  # where the bundled samples really are
+        assert {p: p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file()} == before
+
+
+def test_an_empty_path_outside_a_workspace_creates_no_workspace(
+    tmp_path: Path, per_user_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HEALTHCACHE_HOME", raising=False)
+    monkeypatch.chdir(_folder_with_a_run(tmp_path / "here"))
+    result = invoke("import", "")
+    assert result.exit_code == 2 and "an empty path was given" in result.output
+    assert not per_user_data.exists()
+    assert sorted(p.name for p in (tmp_path / "here").iterdir()) == ["run.fit"]
+
+
+def test_run_import_refuses_an_empty_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library's entry point too: the walk never turns "" into the current folder."""
+    from healthcache.errors import EXIT_USAGE, UsageError
+    from healthcache.importers.run import run_import
+
+    monkeypatch.chdir(_folder_with_a_run(tmp_path / "here"))
+    store = Store(Paths(tmp_path / "home"))
+    with pytest.raises(UsageError, match="an empty path was given") as raised:
+        run_import(store, ["", str(tmp_path / "here")], jobs=1)
+    assert raised.value.exit_code == EXIT_USAGE
+    assert not (tmp_path / "home" / "tracking" / "unified-cache.json").exists()

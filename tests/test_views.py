@@ -396,3 +396,11 @@ def test_names_are_text_not_markup(sample_home: Path) -> None:
     assert "8x400 [/bold] [red]" in result.output
     shown = hc(sample_home)("show", act.id)
     assert shown.exit_code == 0 and "8x400 [/bold] [red]" in shown.output
+
+
+def test_diff_refuses_an_empty_state(sample_home: Path) -> None:
+    """``diff "$(...)"`` with a command that printed nothing: said as such, not as a backup that is missing."""
+    for args in ([""], ["", "current"], ["latest", ""]):
+        result = hc(sample_home)("diff", *args)
+        assert result.exit_code == 2
+        assert "an empty state was given" in result.output and "command substitution" in result.output

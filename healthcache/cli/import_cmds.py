@@ -124,8 +124,20 @@ def _pool_note(ctx: Ctx, jobs: int) -> None:
         click.echo(f"decoding new files in {jobs} worker processes", err=True)
 
 
+def _given(ctx: click.Context, param: click.Parameter, paths: tuple[str, ...]) -> tuple[str, ...]:
+    """An empty PATH is a usage error (exit 2) before anything is opened or created: it would be the current folder."""
+    from healthcache.errors import UsageError
+    from healthcache.importers.walk import require_paths
+
+    try:
+        require_paths(paths)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return paths
+
+
 @click.command("import")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=click.Path(), callback=_given)
 @click.option("--full", is_flag=True, help="Read every file again, even those the manifests say are imported.")
 @click.option("--dry-run", is_flag=True, help="Read and merge in memory, report, and write nothing at all.")
 @click.option(

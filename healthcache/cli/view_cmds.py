@@ -357,6 +357,12 @@ def diff(ctx: Ctx, states: Sequence[str]) -> None:
 
     if len(states) > 2:
         raise UsageError("diff takes at most two states: A [B]")
+    if "" in states:  # a "$(...)" that printed nothing: not the default it would look like
+        raise UsageError(
+            'an empty state was given (""), as a command substitution gives when the command inside prints nothing',
+            hint="A state is a backup's name or a prefix of its stamp or hash, latest, current or baseline: "
+            "healthcache backups list",
+        )
     a = states[0] if states else "latest"
     b = states[1] if len(states) > 1 else "current"
     result = d.diff(ctx.paths, a, b)

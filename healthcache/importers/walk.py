@@ -69,6 +69,20 @@ def workspace_folders(paths: Paths) -> list[str]:
     return [str(p) for p in (paths.tracking, paths.backups, paths.credentials)]
 
 
+def require_paths(inputs: Sequence[str | os.PathLike[str]]) -> None:
+    """Refuse an empty path (a UsageError): ``os.path.abspath("")`` is the current folder, so an empty
+    argument, as ``"$(...)"`` gives when the command inside prints nothing, would import all of it."""
+    if any(os.fspath(p) == "" for p in inputs):
+        from healthcache.errors import UsageError
+        from healthcache.samples import path as samples
+
+        raise UsageError(
+            'an empty path was given (""): a command substitution such as "$(python -m healthcache.samples)" '
+            "gives one when the command inside prints nothing; name a file or folder",
+            hint=f"The bundled sample files are at {samples()}",
+        )
+
+
 def walk(
     inputs: Sequence[str | os.PathLike[str]], excluded: Sequence[str]
 ) -> tuple[list[tuple[str, os.stat_result]], list[str], list[tuple[str, str, bool]]]:
@@ -77,7 +91,9 @@ def walk(
     Also what cannot be read, and what is not a regular file (a FIFO, such
     as ``<(zcat x.gz)``, a device, a socket: reading one could block or never
     end), with whether it was named on the command line.
+    An empty input is refused (``require_paths``).
     """
+    require_paths(inputs)
     found: dict[str, os.stat_result] = {}
     missing: list[str] = []
     odd: list[tuple[str, str, bool]] = []
