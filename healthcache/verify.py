@@ -59,6 +59,7 @@ class VerifyReport:
     backups_checked: int = 0
     strict: bool = False
     outside: OutsideEdit | None = None  # the file is not the one healthcache last saved
+    replaced_unreadable: str | None = None  # verify --baseline: why the baseline it replaced could not be read
 
     def failures(self, hint: str | None = None) -> list[Failure]:
         """The problems as typed failures, one per outcome; ``hint`` is the next step for a corrupt cache."""
@@ -92,6 +93,7 @@ class VerifyReport:
             "strict": self.strict,
             "baseline": None if self.baseline is None else msgspec.to_builtins(self.baseline),
             "baseline_recorded": self.baseline_recorded,
+            "replaced_unreadable_baseline": self.replaced_unreadable,
             "backups_checked": self.backups_checked,
             "problems": [{"kind": p.kind, "subject": p.subject, "detail": p.detail} for p in self.problems],
             "outside": None
@@ -216,11 +218,15 @@ def record_baseline(store: Store, *, lock_timeout: float | None = 0.0, on_wait: 
     with store.transaction(lock_timeout=lock_timeout, on_wait=on_wait) as tx:
         report = verify(store)
         # A baseline is a promise about the future; a drop below the old one is
-        # exactly what the new one must not paper over.
-        if report.problems:
+        # exactly what the new one must not paper over.  An old one that cannot be
+        # read promises nothing: it is the one problem recording a new one mends.
+        damaged = [p for p in report.problems if p.kind == "corrupt" and p.subject == str(store.paths.baseline)]
+        if len(damaged) < len(report.problems):
             return report
         baseline = guard.make_baseline(tx.cache, sha256=report.sha256, recorded_at=utc_iso(store.clock()))
         tx.write_state(store.paths.baseline, baseline)
+        report.problems = []
         report.baseline = baseline
         report.baseline_recorded = True
+        report.replaced_unreadable = damaged[0].detail if damaged else None
         return report

@@ -201,3 +201,24 @@ def test_restore_latest_says_why_there_is_nothing_to_go_back_to(
     same = run("restore", "--latest", "--dry-run")
     assert same.exit_code == 2 and "nothing to restore: every backup in" in same.output, same.output
     assert "holds the cache as it is now" in same.output
+
+
+def test_a_damaged_baseline_is_replaced_by_verify_baseline_as_its_hint_says(
+    store: Store, seeded: Callable[[int], Cache], run: Run
+) -> None:
+    """The unreadable baseline's hint is "record a new one with verify --baseline"; that command refused
+    ("fix the problems above first"), so every command stayed at exit 4 until the file was deleted by hand."""
+    seeded(4)
+    assert run("verify", "--baseline").exit_code == 0
+    store.paths.baseline.write_bytes(store.paths.baseline.read_bytes()[:50])
+    assert run("status").exit_code == 4
+    result = run("verify", "--baseline", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["baseline_recorded"] is True and out["replaced_unreadable_baseline"]
+    assert run("status").exit_code == 0
+    # Any other problem still blocks it: a baseline never papers over a loss.
+    store.paths.baseline.write_bytes(b"{")
+    store.paths.cache.write_bytes(b"{")
+    assert run("verify", "--baseline").exit_code == 4
+    assert store.paths.baseline.read_bytes() == b"{"

@@ -50,6 +50,11 @@ def verify(ctx: Ctx, baseline: bool, check_backups: bool, strict: bool) -> None:
             lines.append(report.outside.describe())
         elif report.outside is not None:
             lines.append(report.outside.hint(ctx.paths.home))
+        if report.replaced_unreadable is not None:
+            lines.append(
+                f"the previous baseline could not be read ({report.replaced_unreadable}): the new one holds the "
+                "counts of now (`healthcache verify --backups` and `healthcache diff` show what the backups hold)"
+            )
         if report.baseline_recorded and report.baseline is not None:
             lines.append(f"baseline recorded: {render_baseline(report.baseline)}")
         elif baseline and report.problems:
