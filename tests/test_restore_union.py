@@ -8,6 +8,7 @@ not bring back; its dry run must tell what the real run does.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 
 import msgspec
@@ -19,6 +20,7 @@ from healthcache.merge import merge, unlink_records
 from healthcache.model.records import Cache, SourceRecord, empty_cache
 from healthcache.restore import union
 from healthcache.store import Store
+from tests import factories
 from tests.conftest import Run
 from tests.test_merge_payloads import T0, garmin, strava, use_test_normalisers
 
@@ -105,3 +107,15 @@ def test_restore_merge_after_an_unlink_succeeds_and_its_dry_run_agrees(store: St
     real = run("restore", "--merge", "--json", older)
     assert real.exit_code == 0, real.output
     assert grouping(store.read().cache) == grouping(current)
+
+
+def test_a_merge_restore_that_adds_nothing_does_not_say_the_cache_equals_the_backup(
+    store: Store, seeded: Callable[[int], Cache], run: Run
+) -> None:
+    seeded(3)
+    with store.transaction() as tx:
+        tx.save(factories.with_new(tx.cache, "n"))
+    result = run("restore", "--latest", "--merge")
+    assert result.exit_code == 0, result.output
+    assert "already holds everything that backup does" in result.output
+    assert "equals" not in result.output

@@ -139,7 +139,11 @@ def restore(ctx: Ctx, backup: str | None, latest: bool, merge: bool, force: bool
         if result.save and result.save.backup:
             lines.append(f"the previous file was saved as {result.save.backup.name}")
         if result.save and not result.save.changed:
-            lines.append("the cache already equals that backup; nothing was written")
+            lines.append(
+                "the cache already holds everything that backup does; nothing was written"
+                if result.mode == "merge"
+                else "the cache already equals that backup; nothing was written"
+            )
         if result.state_note:
             lines.append(result.state_note)
         return "\n".join(lines)
