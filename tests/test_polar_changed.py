@@ -93,6 +93,29 @@ def test_a_changed_polar_file_is_read_again_by_the_daily_run(ws: Workspace) -> N
     assert (quiet["seen"], quiet["updated"], quiet["skipped"], quiet["saved"]) == (3, 0, 3, False)
 
 
+def test_another_copy_of_a_session_is_not_opened_but_a_later_change_of_it_is_read(tmp_path: Path) -> None:
+    """The session rule's purpose kept: a second file of an imported session (a single download
+    beside the account export) is not opened; it gets an entry of its own, so its next download over it is read."""
+    store = Store(Paths(tmp_path / "home"))
+    name, data = samples.polar_session(samples.WORKOUTS[7], 5551)
+    export = tmp_path / "polar-user-data-export.zip"
+    export.write_bytes(_zip({f"polar-user-data-export/{name}": data}))
+    assert run_import(store, [export]).ok
+    single = tmp_path / "downloads" / name
+    single.parent.mkdir()
+    single.write_bytes(data.replace(b'"exportVersion": "1.6"', b'"exportVersion": "1.7"'))
+    first = run_import(store, [single]).files[0]
+    assert (first.status, first.opened, first.reason) == ("unchanged", False, "Polar session 5551 already imported")
+    doc = json.loads(data)
+    doc["name"] = "Renamed in Flow"
+    single.write_text(json.dumps(doc))
+    report = run_import(store, [single])
+    assert report.files[0].status == "imported" and report.files[0].opened
+    assert _polar_names(store.read().cache.activities) == ["Renamed in Flow"]
+    quiet = run_import(store, [single]).files[0]
+    assert (quiet.status, quiet.opened, quiet.reason) == ("unchanged", False, "unchanged since it was imported")
+
+
 def test_an_export_downloaded_again_over_the_old_reads_its_edited_session(tmp_path: Path) -> None:
     """The same rule for archive members: a member of the archive's own entry is judged by its CRC."""
     store = Store(Paths(tmp_path / "home"))

@@ -377,9 +377,13 @@ def _one_file(run: _Run, item: Item) -> None:
     entry = run.manifests.lookup(item.label)
     facts = _facts(run, item, entry)
     verdict = decide(facts)
+    if verdict.why == "session":
+        _another_copy(run, item, facts, verdict)
+        return
     if not verdict.open:
-        kind = "polar" if verdict.why == "session" else (entry.kind if entry else None)
-        line = FileResult(path=item.label, status="unchanged", kind=kind, opened=False, reason=verdict.reason)
+        line = FileResult(
+            path=item.label, status="unchanged", kind=entry.kind if entry else None, opened=False, reason=verdict.reason
+        )
         run.settle(item, line)
         return
     try:
@@ -432,6 +436,16 @@ def _one_file(run: _Run, item: Item) -> None:
 
     task = Task(item.label, item.name, data, kind, member=False, limits=run.limits, zone=run.zone())
     run.decoder.decode(task, then, poolable=poolable(kind))
+
+
+def _another_copy(run: _Run, item: Item, facts: Facts, verdict: Verdict) -> None:
+    """Another file of a Polar session already imported: not opened, and given an entry of its own
+    (its stat, the session's keys), as a member is, so that a later change of it is read."""
+    line = FileResult(path=item.label, status="unchanged", kind="polar", opened=False, reason=verdict.reason)
+    known = run.manifests.polar_session(facts.session or "")
+    keys = list(known.keys) if known is not None else []
+    copy = FileEntry(size=item.size, mtime_ns=item.mtime_ns, status="imported", kind="polar", keys=keys)
+    run.settle(item, line, copy, group=formats.group_of("polar"))
 
 
 def _seen_content(
