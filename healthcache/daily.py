@@ -38,7 +38,7 @@ import msgspec
 
 from healthcache import state
 from healthcache.config import RUN_STEPS, Config, Paths
-from healthcache.errors import HealthcacheError, LockBusy
+from healthcache.errors import CorruptInput, HealthcacheError, LockBusy
 from healthcache.outcome import Failure, Outcome, failure_of
 from healthcache.sources import registry
 from healthcache.timeutil import now_utc, utc_iso
@@ -266,6 +266,8 @@ class _Daily(msgspec.Struct):
     opener: Any
     before_sync: Callable[[], None] | None = None  # e.g. the CLI keeping the clients' logs off the terminal
     known: DailyState | None = None  # the daily state as this run read it (once) or last remembered it
+    forgot: str | None = None  # why the daily state could not be read, until a step's report says it
+    advised: bool = False  # a step found the cache unreadable and gave the way back
     opened: Any = None
 
     @property
@@ -274,6 +276,14 @@ class _Daily(msgspec.Struct):
         if self.opened is None:
             self.opened = self.open_store()
         return self.opened
+
+    def restore_advice(self) -> str | None:
+        """The next step for a cache that cannot be read, given by the first step that finds it so (the
+        report, ``--json`` and the notification each say it once; it reads the backups): None after."""
+        if self.advised:
+            return None
+        self.advised = True
+        return restore_advice(self.paths)
 
 
 def run_daily(
@@ -313,19 +323,48 @@ def run_daily(
             result.steps.append(StepOutcome(name=p.name, status="skipped", reason=p.skip))
         elif p.step == "sync":
             if not synced:  # one sync call for every source, so a dry run previews them together
-                result.steps.extend(_guarded("sync", lambda: _sync(run, tuple(to_sync))))
+                result.steps.extend(_guarded(run, "sync", lambda: _sync(run, tuple(to_sync))))
                 synced = True
         else:
-            result.steps.extend(_guarded(p.name, steps[p.step]))
+            result.steps.extend(_said(run, _guarded(run, p.name, steps[p.step])))
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _guarded(name: str, step: Callable[[], list[StepOutcome]]) -> list[StepOutcome]:
+def _said(run: _Daily, outcomes: list[StepOutcome]) -> list[StepOutcome]:
+    """The first step that read the daily state gives, as its reason, why that could not be read (a hint
+    lost costs only the checks it would have spared: a notice, no warning); once."""
+    first = outcomes[0] if outcomes else None
+    if run.forgot is not None and first is not None and first.reason is None:
+        first.reason, run.forgot = run.forgot, None
+    return outcomes
+
+
+def restore_advice(paths: Paths) -> str:
+    """For a cache that cannot be read: the newest good backup and the command that restores it (the
+    words every command gives; a run cannot repair it, so "the next run tries again" would be untrue)."""
+    from healthcache.restore import newest_good_backup
+
+    good = newest_good_backup(paths)
+    if good is None:
+        return "No readable backup was found; the file was left untouched."
+    lines = [f"The newest good backup is {good}."]
+    if paths.cache.is_dir():
+        lines.append(f"Move the folder aside first: mv {paths.cache} {paths.cache}.folder")
+    lines.append(f"Restore it with: healthcache restore --home {paths.home} {good.name}")
+    return "\n".join(lines)
+
+
+def _guarded(run: _Daily, name: str, step: Callable[[], list[StepOutcome]]) -> list[StepOutcome]:
     """Run one step; whatever it raises becomes its failure, and the run goes on."""
     t0 = time.perf_counter()
     try:
         outcomes = step()
+    except CorruptInput as exc:
+        failure = failure_of(exc)
+        if exc.path == run.paths.cache and exc.hint is None:
+            failure = msgspec.structs.replace(failure, hint=run.restore_advice())
+        outcomes = [_failed(name, failure)]
     except (HealthcacheError, OSError) as exc:
         outcomes = [_failed(name, failure_of(exc))]
     except Exception as exc:  # a bug in one step must not take the others down
@@ -357,7 +396,7 @@ def waiting(
 def _sync(run: _Daily, sources: tuple[str, ...]) -> list[StepOutcome]:
     from healthcache.sources.sync_state import SkipRule, load_state
 
-    states = {s: load_state(run.paths, s) for s in sources}
+    states = {s: load_state(run.paths, s, tell=False) for s in sources}  # sync tells of an unreadable one
     due, why = waiting(states, run.clock(), SkipRule.of(run.config.sync), force=run.options.force)
     done = {s: StepOutcome(name=f"sync {s}", status="skipped", reason=r, source=s) for s, r in why.items()}
     if due:
@@ -459,8 +498,10 @@ def _baseline_sha(paths: Paths) -> str | None:
         return None
 
 
-def _load(paths: Paths) -> DailyState:
-    return state.load(paths, STATE, DailyState, DailyState())
+def _load(paths: Paths) -> tuple[DailyState, str | None]:
+    """The daily state, and why it could not be read: an unreadable one remembers nothing (the run
+    checks everything, as on its first day) and is rewritten by the first step that remembers."""
+    return state.load_hint(paths, STATE, DailyState, DailyState())
 
 
 def _known(run: _Daily) -> DailyState:
@@ -468,7 +509,11 @@ def _known(run: _Daily) -> DailyState:
     (that cache passed verify, that mirror was left so), which stay true, so a read made earlier in
     the run is as good a hint as a new one; a step that remembers something updates it."""
     if run.known is None:
-        run.known = _load(run.paths)
+        run.known, why = _load(run.paths)
+        if why is not None:
+            run.forgot = (
+                f"{state.shown(run.paths, run.paths.state_file(STATE))} could not be read ({why}): checked in full"
+            )
     return run.known
 
 
@@ -478,7 +523,7 @@ def _remember(run: _Daily, change: Callable[[DailyState], DailyState]) -> str | 
 
     try:
         with write_lock(run.paths.lock, timeout=run.lock_timeout, on_wait=run.on_wait):
-            now = change(_load(run.paths))
+            now = change(_load(run.paths)[0])
             state.save(run.paths.state_file(STATE), now)
             run.known = now
     except LockBusy:
@@ -531,7 +576,7 @@ def _verify(run: _Daily) -> StepOutcome:
     from healthcache.verify import verify
 
     report = verify(run.store)
-    failures = report.failures()
+    failures = report.failures(hint=run.restore_advice() if report.cache_corrupt else None)
     step = StepOutcome(name="verify", seen=report.activities, failed=len(report.problems), failures=failures)
     if failures:
         step.status = _STATUS_OF.get(failures[0].outcome, "failed")
@@ -570,7 +615,7 @@ def _export(run: _Daily) -> list[StepOutcome]:
         done = run_configured_exports(paths, config, store=run.store, specs=[specs[i] for i in todo])
         fresh: dict[str, Exported] = {}
         for i, result in zip(todo, done, strict=True):
-            out[i] = _export_outcome(result)
+            out[i] = _export_outcome(result, run)
             sha = (result.report.cache_sha256 or cache_sha) if result.report is not None else None
             if i in files and out[i].status == "ok" and sha is not None:
                 at = utc_iso(run.clock())
@@ -582,16 +627,17 @@ def _export(run: _Daily) -> list[StepOutcome]:
     return [out[i] for i in range(len(specs))]
 
 
-def _export_outcome(done: Any) -> StepOutcome:
+def _export_outcome(done: Any, run: _Daily) -> StepOutcome:
     """One target's ``export.core.ConfiguredExport`` as a step of the run."""
     name = f"export {done.target}"
     if done.error or done.report is None:
-        failure = Failure(
-            Outcome.of_code(done.exit_code or 1),
-            f"export: {done.error}",
-            hint="The cache stands as saved; only that mirror was left as it was.",
-        )
-        return _failed(name, failure)
+        outcome = Outcome.of_code(done.exit_code or 1)
+        hint: str | None
+        if outcome is Outcome.CORRUPT and str(done.error).startswith(f"{run.paths.cache}: "):
+            hint = run.restore_advice()  # the cache could not be read: it does not "stand as saved"
+        else:
+            hint = "The cache stands as saved; only that mirror was left as it was."
+        return _failed(name, Failure(outcome, f"export: {done.error}", hint=hint))
     r = done.report
     return StepOutcome(
         name=name,

@@ -77,6 +77,7 @@ class StepFailed(Event, frozen=True, kw_only=True):
     step: str
     reason: str | None
     consecutive: int  # this run included
+    next_steps: tuple[str, ...] = ()  # a run that found something unreadable: what it told the person to do
 
     def title(self) -> str:
         runs = "" if self.consecutive < 2 else f" ({self.consecutive} runs in a row)"
@@ -87,7 +88,11 @@ class StepFailed(Event, frozen=True, kw_only=True):
         out = [f"{self.step} failed {when}."]
         if self.reason:
             out.append(f"  {self.reason}")
-        out.append("What was saved before stays saved; the next run tries again.")
+        if self.next_steps:  # unreadable input (the cache above all): another run would only fail again
+            out.append("The next run cannot mend this by itself. Next step:")
+            out += [f"  {line}" for hint in self.next_steps for line in hint.splitlines()]
+        else:
+            out.append("What was saved before stays saved; the next run tries again.")
         out.append("See the runs: healthcache log")
         return out
 
@@ -139,6 +144,7 @@ class TestMessage(Event, frozen=True, kw_only=True):
 def events_of(record: Record, previous: Sequence[Record], on: Sequence[str] = NOTIFY_EVENTS) -> list[Event]:
     """What ``record`` (just finished) means for a person, given the runs before it (newest first)."""
     found: list[Event] = []
+    unreadable = tuple(record.hints) if record.outcome == "corrupt" else ()
     if record.lost_count or record.outcome == "integrity":
         found.append(
             Loss(
@@ -155,7 +161,7 @@ def events_of(record: Record, previous: Sequence[Record], on: Sequence[str] = NO
             found.append(AuthExpired(source=step.name.split()[-1], reason=step.reason))
         elif step.failed:
             n = count + 1 if last == "failed" else 1
-            found.append(StepFailed(step=step.name, reason=step.reason, consecutive=n))
+            found.append(StepFailed(step=step.name, reason=step.reason, consecutive=n, next_steps=unreadable))
         elif step.status == "ok" and last == "failed":
             found.append(Recovered(step=step.name, after=count))
     return [e for e in found if e.kind in on]

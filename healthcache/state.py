@@ -8,6 +8,10 @@ there is nothing to merge), always through the atomic save path.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import msgspec
@@ -45,8 +49,54 @@ def load[T](paths: Paths, name: str, kind: type[T], default: T) -> T:
         raise CorruptInput(
             path,
             f"state file is unreadable: {exc}",
-            hint=f"Delete {path} to start that source's bookkeeping afresh (the cache is not affected).",
+            hint=f"Delete {path}: it is only bookkeeping, which the next run writes afresh (the cache is not affected).",
         ) from exc
+
+
+def load_hint[T](paths: Paths, name: str, kind: type[T], default: T) -> tuple[T, str | None]:
+    """A state document that is only a hint: an unreadable one (garbled, empty, wrong types) is read as
+    ``default``, with why it could not be read, so that the work it would have saved is done again.
+    The caller rewrites it through ``save`` when it next records what it knows."""
+    try:
+        return load(paths, name, kind, default), None
+    except CorruptInput as exc:
+        return default, exc.reason.removeprefix("state file is unreadable: ")
+    except OSError as exc:  # a folder in its place, no permission: as unreadable, and the save says why
+        return default, exc.strerror or str(exc)
+
+
+Listener = Callable[[str], None]
+_LISTENER: ContextVar[Listener | None] = ContextVar("healthcache_state_notices", default=None)
+
+
+def notice(text: str) -> None:
+    """Tell the person about a hint that could not be read (once, in words): to whoever ``notices``
+    collects them, else on stderr, where a command's notices go (stdout stays the report)."""
+    listener = _LISTENER.get()
+    if listener is not None:
+        listener(text)
+    else:
+        print(text, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def notices() -> Iterator[list[str]]:
+    """Collect the notices given inside the block instead of printing them: for a caller that shows
+    them its own way (a command's report, a test)."""
+    heard: list[str] = []
+    token = _LISTENER.set(heard.append)
+    try:
+        yield heard
+    finally:
+        _LISTENER.reset(token)
+
+
+def shown(paths: Paths, path: Path) -> str:
+    """A state file as a notice names it: relative to the home when it is inside it."""
+    try:
+        return str(path.relative_to(paths.home))
+    except ValueError:
+        return str(path)
 
 
 def describe(path: Path) -> tuple[str, str]:

@@ -155,6 +155,15 @@ def state_name(group: str) -> str:
     return f"import_{group}"
 
 
+def unreadable_notice(paths: Paths, group: str, why: str) -> str:
+    """What a person is told of a manifest that cannot be read: a hint lost, so work done again, not data."""
+    where = state.shown(paths, paths.state_file(state_name(group)))
+    return (
+        f"{where} could not be read ({why}): the files it described are read again "
+        "(the merge finds them in the cache); it is rewritten at the end of this import"
+    )
+
+
 def head_tail_hash(stream: IO[bytes], size: int) -> str:
     """sha256 of the size, the first MiB and the last MiB: an export changes in both."""
     h = hashlib.sha256(str(size).encode())
@@ -180,8 +189,12 @@ class Manifests:
         self._touched: dict[str, set[str]] = {g: set() for g in self.group_names}  # paths changed by this run
         self._moved: dict[str, set[str]] = {g: set() for g in self.group_names}  # paths that left a group
         self._sessions: set[str] = set()
+        self.unreadable: set[str] = set()  # groups whose manifest could not be read: rewritten by ``write``
         for g in self.group_names:
-            self.groups[g] = state.load(paths, state_name(g), Manifest, Manifest())
+            self.groups[g], why = state.load_hint(paths, state_name(g), Manifest, Manifest())
+            if why is not None:
+                self.unreadable.add(g)
+                state.notice(unreadable_notice(paths, g, why))
         self.reconciled: Reconciled | None = None  # set when the manifests were checked against the cache
         self._index()
 
@@ -297,7 +310,7 @@ class Manifests:
 
     def pending(self) -> bool:
         """Something to write: an entry changed, or the manifests were checked against the cache."""
-        return self.reconciled is not None or any(True for _ in self.changed())
+        return self.reconciled is not None or bool(self.unreadable) or any(True for _ in self.changed())
 
     def write(self, tx: StateWriter, lineage: str, held: Callable[[], Set[str]]) -> list[str]:
         """Write the manifests that changed, through the transaction (under the lock, after the save).
@@ -312,11 +325,11 @@ class Manifests:
         changed = {g for g, _ in self.changed()}
         for g in self.group_names:
             m = self.groups[g]
-            if g not in changed and m.lineage == lineage:
+            if g not in changed and m.lineage == lineage and g not in self.unreadable:
                 continue  # nothing of ours, and as this run read it, written for this very cache
-            current = state.load(self.paths, state_name(g), Manifest, Manifest())
+            current, why = state.load_hint(self.paths, state_name(g), Manifest, Manifest())
             check = current.lineage != lineage or m.lineage != lineage
-            if g not in changed and not (check and (current.files or current.sessions)):
+            if g not in changed and why is None and not (check and (current.files or current.sessions)):
                 continue
             for p in self._moved[g]:
                 current.files.pop(p, None)
@@ -333,6 +346,7 @@ class Manifests:
             tx.write_state(self.paths.state_file(state_name(g)), current)
             self.groups[g] = current
             self._loaded[g] = msgspec.json.encode(current)
+            self.unreadable.discard(g)
             written.append(g)
         return written
 

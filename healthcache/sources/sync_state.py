@@ -61,8 +61,22 @@ class BackfillState(msgspec.Struct, kw_only=True, omit_defaults=True):
 BACKFILL_STATE = "backfill-hr"
 
 
-def load_state(paths: Paths, source: str) -> SourceState:
-    return state.load(paths, source, SourceState, SourceState())
+def load_state(paths: Paths, source: str, *, tell: bool = True) -> SourceState:
+    """A source's state; an unreadable one is a fresh one (told, unless ``tell`` is False).
+
+    Safe because it is only a hint: a lost last sync makes the source due now,
+    a lost seen set sends what is fetched through the merge (which finds what
+    the cache holds), a lost rate limit costs at most one refused request,
+    which records it again; the fetch window comes from ``--days``, not from here.
+    """
+    st, why = state.load_hint(paths, source, SourceState, SourceState())
+    if why is not None and tell:
+        where = state.shown(paths, paths.state_file(source))
+        state.notice(
+            f"{where} could not be read ({why}): {source} is synced as on a first sync (what it fetches "
+            "is merged with the cache, so nothing doubles); the file is rewritten when it next syncs"
+        )
+    return st
 
 
 def payload_digest(raw: Any) -> str:
@@ -98,7 +112,7 @@ def write_states(
     """Apply ``updates`` to the state files; the caller holds the write lock."""
     for name, update in updates.items():
         kind, default = (kinds or {}).get(name, (SourceState, SourceState()))
-        current = state.load(paths, name, kind, default)
+        current, _ = state.load_hint(paths, name, kind, default)  # unreadable: told when it was read
         state.save(paths.state_file(name), update(current))
 
 
