@@ -275,14 +275,3 @@ def test_readme_log_example_is_what_log_prints() -> None:
     block = re.search(r"<!-- shape:log -->\n```text\n(.*?)```", readme, re.S)
     assert block is not None
     assert block.group(1) == "$ healthcache log --limit 3\n" + render_log(readme_log_records(), []) + "\n"
-
-
-def test_a_run_refused_by_a_configuration_typo_is_recorded(run: Run, home: Path) -> None:
-    """Under cron, `log` is where a failed day shows: a typo in healthcache.toml is one of them."""
-    (home / "healthcache.toml").write_text("[backup]\nkeep_last = 3\n")
-    result = run("run", "--quiet")
-    assert result.exit_code == 1
-    records, unreadable = history.read(Paths(home))
-    assert unreadable == []
-    assert [(r.command, r.exit_code) for r in records] == [("run", 1)]
-    assert "[backup]" in records[0].errors[0]

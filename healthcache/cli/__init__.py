@@ -523,14 +523,9 @@ def _conclude(run: _Run, failures: list[Failure], code: int, started: Any) -> No
 
     try:
         paths = ctx.paths
+        config: Config = ctx.config()
     except (HealthcacheError, OSError):
-        return  # no home to record in
-    try:
-        config: Config | None = ctx.config()
-    except (HealthcacheError, OSError):  # a configuration that cannot be read: the run is recorded, as
-        config = None  # every run is, but nobody is notified (the URLs are in that file)
-        if not paths.home.is_dir():
-            return
+        return  # refused before it read or wrote anything (bad configuration): it writes no record either
     argv = run.argv[run.argv.index(ctx.command.split()[0]) + 1 :] if ctx.command.split()[0] in run.argv else []
     record = history.record_of(
         command=ctx.command,
