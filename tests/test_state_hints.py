@@ -121,6 +121,20 @@ def test_an_unreadable_manifest_is_read_as_absent_and_rewritten(ws: Workspace, g
     assert json.loads(r.out)["counts"]["unopened"] == 2
 
 
+def test_a_dry_run_over_an_unreadable_manifest_previews_and_writes_nothing(ws: Workspace) -> None:
+    inbox = watched_home(ws)
+    assert ws.cli("import", str(inbox)).code == 0
+    manifest = ws.paths.state_file("import_fit")
+    manifest.write_bytes(b"{")
+    cache = ws.paths.cache.read_bytes()
+
+    r = ws.cli("import", "--dry-run", "--json", str(inbox))
+    assert r.code == 0, r.err
+    assert r.err.count(MANIFEST_NOTICE) == 1 and "a dry run writes nothing" in r.err
+    assert json.loads(r.out)["merge"]["new"] == 0
+    assert manifest.read_bytes() == b"{" and ws.paths.cache.read_bytes() == cache
+
+
 def test_an_unreadable_manifest_of_a_format_not_imported_is_rewritten_too(ws: Workspace) -> None:
     inbox = watched_home(ws)
     assert ws.cli("import", str(inbox)).code == 0

@@ -160,7 +160,7 @@ def unreadable_notice(paths: Paths, group: str, why: str) -> str:
     where = state.shown(paths, paths.state_file(state_name(group)))
     return (
         f"{where} could not be read ({why}): the files it described are read again "
-        "(the merge finds them in the cache); it is rewritten at the end of this import"
+        "(the merge finds them in the cache); it is rewritten at the end of this import (a dry run writes nothing)"
     )
 
 
