@@ -407,6 +407,7 @@ def from_document(doc: dict[str, Any], where: Path | str, env: Mapping[str, str]
     _check(parsed.sync, "sync", where)
     _check_notify(parsed.notify, where)
     _check_run(parsed.run, where)
+    _check_import(parsed.import_, where)
     _check_display(parsed.display, where)
     overrides = {name: env[name] for name in ENV_OVERRIDES if env and env.get(name)}
     if overrides:
@@ -600,6 +601,15 @@ def _check_notify(values: NotifySection, where: Path | str) -> None:
             raise ConfigError(
                 f"{where}: [notify] urls[{i}] must be an apprise URL such as mailto://you@example.com "
                 f"or json://host/path, got {shown}"
+            )
+
+
+def _check_import(values: ImportSection, where: Path | str) -> None:
+    """``[import] paths`` holds no empty path: relative to the home, ``""`` would be the whole workspace."""
+    for i, text in enumerate(values.paths):
+        if not text.strip():
+            raise ConfigError(
+                f"{where}: [import] paths[{i}] is empty; name a file or folder (relative ones are taken from the home)"
             )
 
 

@@ -249,6 +249,19 @@ HOME_HELP = (
 )
 
 
+def not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A click callback: an empty argument is a usage error (exit 2).  As a path, ``""`` is the current
+    folder; it is what ``"$(...)"`` gives when the command inside printed nothing."""
+    if value == "" or (isinstance(value, tuple) and "" in value):
+        raise click.BadParameter(
+            'an empty value was given (""): a command substitution such as "$(...)" gives one when the command '
+            "inside prints nothing",
+            ctx,
+            param,
+        )
+    return value
+
+
 def _global_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The options every command takes, before or after its name (the group declares them too)."""
     func = click.option(
@@ -263,7 +276,7 @@ def _global_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "--verbose", "-v", is_flag=True, help="Show more: every file and record, and each phase's time."
     )(func)
     func = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(func)
-    return click.option("--home", type=click.Path(file_okay=False), help=HOME_HELP)(func)
+    return click.option("--home", type=click.Path(file_okay=False), callback=not_empty, help=HOME_HELP)(func)
 
 
 def _options_given(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
 
-from healthcache.cli import Ctx, common_options
+from healthcache.cli import Ctx, common_options, not_empty
 from healthcache.export.core import DEFAULT_BATCH_SIZE, ExportReport, Target
 from healthcache.export.core import export as run_export
 
@@ -72,10 +71,10 @@ def _run(ctx: Ctx, target: Target, *, full_refresh: bool, delete_orphans: bool, 
 
 
 @export.command("sqlite")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(dir_okay=False), callback=not_empty)
 @_export_options
 @common_options
-def sqlite(path: Path, ctx: Ctx, **options: Any) -> None:
+def sqlite(path: str, ctx: Ctx, **options: Any) -> None:
     """Export to a SQLite file.
 
     PATH is created when missing; it is a plain SQLite database (WAL mode) that
@@ -87,7 +86,7 @@ def sqlite(path: Path, ctx: Ctx, **options: Any) -> None:
       healthcache export sqlite training.db
       healthcache export sqlite training.db --full-refresh
     """
-    _run(ctx, Target("sqlite", str(path)), **options)
+    _run(ctx, Target("sqlite", path), **options)
 
 
 @export.command("postgres")

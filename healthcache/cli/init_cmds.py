@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from healthcache.cli import Ctx, workspace_free_options
+from healthcache.cli import Ctx, not_empty, workspace_free_options
 
 
 @click.command()
-@click.argument("folder", required=False, type=click.Path(file_okay=False))
+@click.argument("folder", required=False, type=click.Path(file_okay=False), callback=not_empty)
 @workspace_free_options
 def init(ctx: Ctx, folder: str | None) -> None:
     """Make FOLDER a workspace: tracking/, backups/, a commented healthcache.toml and a .gitignore

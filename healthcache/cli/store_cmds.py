@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from healthcache.cli import Ctx, common_options, restore_advice, writes_cache
+from healthcache.cli import Ctx, common_options, not_empty, restore_advice, writes_cache
 from healthcache.cli.complete import complete_activity, complete_backup
 from healthcache.config import RetentionPolicy
 
@@ -69,7 +69,7 @@ def verify(ctx: Ctx, baseline: bool, check_backups: bool, strict: bool) -> None:
 
 
 @click.command()
-@click.argument("backup", required=False, shell_complete=complete_backup)
+@click.argument("backup", required=False, shell_complete=complete_backup, callback=not_empty)
 @click.option("--latest", is_flag=True, help="Restore the newest readable backup that differs from the cache now.")
 @click.option("--merge", is_flag=True, help="Take the union of the backup and the current file.")
 @click.option("--force", is_flag=True, help="Replace even if activities present now would be dropped.")
