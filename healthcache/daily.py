@@ -283,6 +283,8 @@ class _Daily(msgspec.Struct):
         if self.advised:
             return None
         self.advised = True
+        from healthcache.restore import restore_advice
+
         return restore_advice(self.paths)
 
 
@@ -338,21 +340,6 @@ def _said(run: _Daily, outcomes: list[StepOutcome]) -> list[StepOutcome]:
     if run.forgot is not None and first is not None and first.reason is None:
         first.reason, run.forgot = run.forgot, None
     return outcomes
-
-
-def restore_advice(paths: Paths) -> str:
-    """For a cache that cannot be read: the newest good backup and the command that restores it (the
-    words every command gives; a run cannot repair it, so "the next run tries again" would be untrue)."""
-    from healthcache.restore import newest_good_backup
-
-    good = newest_good_backup(paths)
-    if good is None:
-        return "No readable backup was found; the file was left untouched."
-    lines = [f"The newest good backup is {good}."]
-    if paths.cache.is_dir():
-        lines.append(f"Move the folder aside first: mv {paths.cache} {paths.cache}.folder")
-    lines.append(f"Restore it with: healthcache restore --home {paths.home} {good.name}")
-    return "\n".join(lines)
 
 
 def _guarded(run: _Daily, name: str, step: Callable[[], list[StepOutcome]]) -> list[StepOutcome]:

@@ -81,6 +81,20 @@ def newest_good_backup(paths: Paths, *, other_than: str | None = None) -> Path |
     return None
 
 
+def restore_advice(paths: Paths) -> str:
+    """For a cache that cannot be read: the newest good backup and the exact command that restores it
+    (every command gives these words; a run cannot repair the file, so "the next run tries again" would
+    be untrue)."""
+    good = newest_good_backup(paths)
+    if good is None:
+        return "No readable backup was found; the file was left untouched."
+    lines = [f"The newest good backup is {good}."]
+    if paths.cache.is_dir():
+        lines.append(f"Move the folder aside first: mv {paths.cache} {paths.cache}.folder")
+    lines.append(f"Restore it with: healthcache restore --home {paths.home} {good.name}")
+    return "\n".join(lines)
+
+
 def _why_no_latest(paths: Paths, current: str | None) -> str:
     """Why ``--latest`` found nothing to go back to: no backup, only the cache as it is, or none readable."""
     kept = backup.list_backups(paths.backups)

@@ -8,10 +8,6 @@ there is nothing to merge), always through the atomic save path.
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 
 import msgspec
@@ -63,32 +59,6 @@ def load_hint[T](paths: Paths, name: str, kind: type[T], default: T) -> tuple[T,
         return default, exc.reason.removeprefix("state file is unreadable: ")
     except OSError as exc:  # a folder in its place, no permission: as unreadable, and the save says why
         return default, exc.strerror or str(exc)
-
-
-Listener = Callable[[str], None]
-_LISTENER: ContextVar[Listener | None] = ContextVar("healthcache_state_notices", default=None)
-
-
-def notice(text: str) -> None:
-    """Tell the person about a hint that could not be read (once, in words): to whoever ``notices``
-    collects them, else on stderr, where a command's notices go (stdout stays the report)."""
-    listener = _LISTENER.get()
-    if listener is not None:
-        listener(text)
-    else:
-        print(text, file=sys.stderr, flush=True)
-
-
-@contextmanager
-def notices() -> Iterator[list[str]]:
-    """Collect the notices given inside the block instead of printing them: for a caller that shows
-    them its own way (a command's report, a test)."""
-    heard: list[str] = []
-    token = _LISTENER.set(heard.append)
-    try:
-        yield heard
-    finally:
-        _LISTENER.reset(token)
 
 
 def shown(paths: Paths, path: Path) -> str:

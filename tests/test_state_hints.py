@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pytest_httpserver import HTTPServer
 
+from healthcache import notices
 from healthcache.config import Paths
 from healthcache.importers.manifest import Manifests
 from tests import fitgen
@@ -168,9 +169,8 @@ def test_the_notice_goes_to_a_listener_when_there_is_one(home: Path) -> None:
     paths = Paths(home)
     paths.sync_state.mkdir(parents=True)
     paths.state_file("import_tcx").write_bytes(b"[")
-    from healthcache import state  # here: the module is collected on a tree without ``notices``
 
-    with state.notices() as heard:
+    with notices.collected() as heard:
         manifests = Manifests(paths)
     assert manifests.unreadable == {"tcx"} and manifests.pending()
     assert len(heard) == 1 and heard[0].startswith("tracking/sync_state/import_tcx.json could not be read (")
@@ -257,3 +257,18 @@ def test_a_corrupt_cache_under_run_gives_the_restore_command_not_false_comfort(
         assert "What was saved before stays saved" not in message
         assert "stands as saved" not in message
         assert "Restore it with: healthcache restore --home" in message
+
+
+def test_a_garbled_backfill_state_is_read_as_empty_said_once_and_rewritten(ws: Workspace) -> None:
+    """backfill-hr.json notes activities whose source has no heart rate: a hint that spares requests.
+    Garbled, it stopped backfill-hr (exit 4) and with it the daily job's step, every day."""
+    watched_home(ws)
+    assert ws.cli("import", str(ws.paths.home / "inbox")).code == 0
+    state_file = ws.paths.state_file("backfill-hr")
+    state_file.write_bytes(b'{"no_hr": {"garmin:1": ')
+    r = ws.cli("backfill-hr")
+    assert r.code == 0, r.err
+    assert r.err.count("tracking/sync_state/backfill-hr.json could not be read (") == 1
+    assert json.loads(state_file.read_bytes()) is not None  # rewritten, readable again
+    again = ws.cli("backfill-hr")
+    assert again.code == 0 and "could not be read" not in again.err

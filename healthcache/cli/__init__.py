@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import msgspec
 
-from healthcache import __version__
+from healthcache import __version__, notices
 from healthcache.errors import EXIT_CODES, CorruptInput, HealthcacheError
 from healthcache.outcome import Failure, Outcome, exit_status, failure_of, json_failure
 
@@ -445,16 +445,9 @@ def corrupt_hint(exc: CorruptInput) -> str | None:
 
 def restore_advice(paths: Any) -> str:
     """The exact commands that bring back a readable cache (the README promises them)."""
-    from healthcache.restore import newest_good_backup
+    from healthcache.restore import restore_advice as advice
 
-    good = newest_good_backup(paths)
-    if good is None:
-        return "No readable backup was found; the file was left untouched."
-    lines = [f"The newest good backup is {good}."]
-    if paths.cache.is_dir():
-        lines.append(f"Move the folder aside first: mv {paths.cache} {paths.cache}.folder")
-    lines.append(f"Restore it with: healthcache restore --home {paths.home} {good.name}")
-    return "\n".join(lines)
+    return advice(paths)
 
 
 class _Run(msgspec.Struct):
@@ -559,6 +552,11 @@ def _conclude(run: _Run, failures: list[Failure], code: int, started: Any) -> No
         click.echo(f"warning: {problem}", err=True)
 
 
+def _notice(text: str) -> None:
+    """A library notice (``healthcache.notices``): a line on stderr, beside the command's own messages."""
+    click.echo(text, err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; the only place that decides the exit status (``outcome.exit_status``)."""
     # One command per process, working on millions of long-lived, acyclic
@@ -573,7 +571,8 @@ def main(argv: list[str] | None = None) -> int:
     raised: BaseException | None = None
     try:
         try:
-            cli.main(args=args, prog_name="healthcache", standalone_mode=False)
+            with notices.listening(_notice):
+                cli.main(args=args, prog_name="healthcache", standalone_mode=False)
         except click.exceptions.Exit as exc:  # --help, --version
             return exc.exit_code
         except BrokenPipeError:

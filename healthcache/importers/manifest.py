@@ -28,7 +28,7 @@ from typing import IO, Literal, Protocol
 
 import msgspec
 
-from healthcache import state
+from healthcache import notices, state
 from healthcache.config import Paths
 from healthcache.errors import CorruptInput
 from healthcache.freshness import decide, needs_check
@@ -194,7 +194,7 @@ class Manifests:
             self.groups[g], why = state.load_hint(paths, state_name(g), Manifest, Manifest())
             if why is not None:
                 self.unreadable.add(g)
-                state.notice(unreadable_notice(paths, g, why))
+                notices.notice(unreadable_notice(paths, g, why))
         self.reconciled: Reconciled | None = None  # set when the manifests were checked against the cache
         self._index()
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from healthcache import state
+from healthcache import notices, state
 from healthcache.config import Paths
 from healthcache.lock import write_lock
 from healthcache.timeutil import parse_utc, utc_iso
@@ -72,7 +72,7 @@ def load_state(paths: Paths, source: str, *, tell: bool = True) -> SourceState:
     st, why = state.load_hint(paths, source, SourceState, SourceState())
     if why is not None and tell:
         where = state.shown(paths, paths.state_file(source))
-        state.notice(
+        notices.notice(
             f"{where} could not be read ({why}): {source} is synced as on a first sync (what it fetches "
             "is merged with the cache, so nothing doubles); the file is rewritten when it next syncs"
         )
