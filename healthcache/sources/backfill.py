@@ -21,8 +21,8 @@ from typing import Any
 
 import msgspec
 
+from healthcache import notices, state
 from healthcache import progress as prog
-from healthcache import state
 from healthcache.errors import AuthRequired, HealthcacheError, SourceError
 from healthcache.ingest import ingest
 from healthcache.model.records import Activity, HRSplit, SourceRecord
@@ -117,14 +117,20 @@ def backfill_hr(
     started = time.perf_counter()
     report = BackfillReport()
     now = clock()
-    done_state = state.load(store.paths, BACKFILL_STATE, BackfillState, BackfillState())
+    done_state, unreadable = state.load_hint(store.paths, BACKFILL_STATE, BackfillState, BackfillState())
+    if unreadable is not None:  # a hint lost: what it spared is asked again, and the file is rewritten
+        where = state.shown(store.paths, store.paths.state_file(BACKFILL_STATE))
+        notices.notice(
+            f"{where} could not be read ({unreadable}): activities it noted as having no heart rate at "
+            "their source are asked again; it is rewritten now"
+        )
     since = utc_iso(now - timedelta(days=options.days)) if options.days else None
     cache = store.read().cache
     todo = candidates(cache.activities, since=since, sources=options.sources, no_hr=done_state.no_hr)
     if options.limit is not None:
         todo = todo[: options.limit]
     report.candidates = len(todo)
-    run = _Backfill(store, report, clock, opener, lock_timeout, on_wait)
+    run = _Backfill(store, report, clock, opener, lock_timeout, on_wait, heal=unreadable is not None)
     try:
         with prog.step(tracker, len(todo), "backfilling HR splits"):
             for act, source in todo:
@@ -156,6 +162,7 @@ class _Backfill:
     pending: list[SourceRecord] = field(default_factory=list)
     new_no_hr: dict[str, str] = field(default_factory=dict)
     limits: dict[str, RateLimited] = field(default_factory=dict)
+    heal: bool = False  # the state file could not be read: rewrite it even when nothing else is written
 
     def usable(self, source: str) -> bool:
         """Whether ``source`` can be asked: not stopped, not rate limited, set up, its login resumed."""
@@ -229,9 +236,12 @@ class _Backfill:
 
     def flush(self) -> None:
         """Save what is queued (with the state, after the save), or only the state when nothing is."""
-        if not self.pending and not self.new_no_hr and not self.limits:
+        if not self.pending and not self.new_no_hr and not self.limits and not self.heal:
             return
         updates = _state_updates(self.new_no_hr, self.limits, self.clock)
+        if self.heal:  # read as empty (load_hint): written as it is now, readable again
+            updates.setdefault(BACKFILL_STATE, lambda cur: cur)
+            self.heal = False
         kinds = {BACKFILL_STATE: (BackfillState, BackfillState())}
         if self.pending:
 
