@@ -23,7 +23,9 @@ EXIT_CODES: dict[int, str] = {
     EXIT_ERROR: "error (network, authentication, a source or file that failed, bad configuration)",
     EXIT_USAGE: "usage error (bad command line)",
     EXIT_INTEGRITY: "integrity refusal: the save would have lost data; nothing was written",
-    EXIT_CORRUPT: "corrupt input: the cache, a backup or a state file cannot be read; nothing was written",
+    EXIT_CORRUPT: "corrupt input: the cache, a backup, the baseline or a saved login cannot be read; nothing was "
+    "written. A bookkeeping file in tracking/sync_state/ that cannot be read is only a hint: it is read as empty, "
+    "said once, and rewritten",
     EXIT_LOCK_BUSY: "another healthcache run holds the write lock",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); every file is either as it was or completely written",
 }
