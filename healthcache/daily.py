@@ -342,9 +342,19 @@ def _said(run: _Daily, outcomes: list[StepOutcome]) -> list[StepOutcome]:
     return outcomes
 
 
+def _cache_version(paths: Paths) -> state.FileKey | None:
+    """The cache file's version by ``stat`` (None when absent or not readable): a step that fails after
+    its save changed it."""
+    try:
+        return state.file_key(paths.cache)
+    except OSError:
+        return None
+
+
 def _guarded(run: _Daily, name: str, step: Callable[[], list[StepOutcome]]) -> list[StepOutcome]:
     """Run one step; whatever it raises becomes its failure, and the run goes on."""
     t0 = time.perf_counter()
+    before = _cache_version(run.paths)
     try:
         outcomes = step()
     except CorruptInput as exc:
@@ -353,7 +363,9 @@ def _guarded(run: _Daily, name: str, step: Callable[[], list[StepOutcome]]) -> l
             failure = msgspec.structs.replace(failure, hint=run.restore_advice())
         outcomes = [_failed(name, failure)]
     except (HealthcacheError, OSError) as exc:
-        outcomes = [_failed(name, failure_of(exc))]
+        # A step can fail after its save (the backup copy, a manifest, a mirror): the report must
+        # not say the cache was not rewritten when it was.
+        outcomes = [_failed(name, failure_of(exc), saved=_cache_version(run.paths) != before)]
     except Exception as exc:  # a bug in one step must not take the others down
         outcomes = [_failed(name, Failure(Outcome.ERROR, f"{name}: unexpected failure: {type(exc).__name__}: {exc}"))]
     if len(outcomes) == 1 and not outcomes[0].seconds:
@@ -464,10 +476,21 @@ def _import(run: _Daily) -> StepOutcome:
         failure = Failure(
             Outcome.ERROR,
             f"import: {n} file{'s' if n != 1 else ''} could not be imported ({first.path}: {first.reason})",
-            hint="The other files were imported and saved; the next run tries the failed ones again.",
+            hint=_import_failed_hint(step),
         )
         step.status, step.reason, step.failures = "failed", failure.message, [failure]
     return step
+
+
+def _import_failed_hint(step: StepOutcome) -> str:
+    """What became of the rest of an import in which some files failed: true to what it did."""
+    if step.saved:
+        done = "The other files were imported and saved"
+    elif step.new or step.updated or step.merged:
+        done = "What the other files held was found but not saved (a dry run)"
+    else:
+        done = "Nothing else was new; the cache was not rewritten"
+    return f"{done}; the next run tries the failed ones again."
 
 
 def _cache_sha(paths: Paths) -> str | None:
@@ -646,7 +669,7 @@ def summary(result: DailyResult) -> str:
     if result.dry_run:
         written = "dry run: nothing was written"
     elif result.saved:
-        written = "the cache was saved (a backup of the previous state was kept)"
+        written = "the cache was saved"
     else:
         written = "the cache was not rewritten"
     return f"run: {len(result.steps)} steps ({parts}) in {result.seconds:.2f} s; {written}"

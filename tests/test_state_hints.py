@@ -272,3 +272,47 @@ def test_a_garbled_backfill_state_is_read_as_empty_said_once_and_rewritten(ws: W
     assert json.loads(state_file.read_bytes()) is not None  # rewritten, readable again
     again = ws.cli("backfill-hr")
     assert again.code == 0 and "could not be read" not in again.err
+
+
+# --------------------------------------------------------------------------- what a failed step says it did
+
+
+def test_a_step_that_failed_after_its_save_is_reported_as_saved(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backup copy of the state just saved could not be written (a full or read-only backups/):
+    the cache WAS saved, and the run said "the cache was not rewritten" and "saved": false."""
+    import errno
+    import os
+
+    from healthcache import atomic
+
+    inbox = watched_home(ws)
+    assert ws.cli("run", "-q").code == 0
+    (inbox / "run9.fit").write_bytes(fitgen.run(datetime(2026, 5, 9, 6, 30, tzinfo=UTC)))
+    real_write = atomic._write
+
+    def write(fd: int, data: bytes | memoryview) -> int:
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(f"{atomic.TEMP_PREFIX}unified-cache-"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    before = ws.paths.cache.read_bytes()
+    monkeypatch.setattr(atomic, "_write", write)
+    code, doc, _ = run_json(ws)
+    monkeypatch.undo()
+    assert code == 1
+    assert ws.paths.cache.read_bytes() != before  # saved
+    imported = steps_of(doc)["import"]
+    assert imported["status"] == "failed" and imported["saved"] is True and doc["saved"] is True
+    assert "The cache WAS saved" in doc["hint"]
+    r = ws.cli("run")
+    assert "the cache was not rewritten" in r.out.splitlines()[-1]  # the next run: nothing new
+
+
+def test_an_import_failure_says_what_became_of_the_other_files(ws: Workspace) -> None:
+    inbox = watched_home(ws)
+    assert ws.cli("run", "-q").code == 0
+    (inbox / "empty.fit").write_bytes(b"")
+    code, doc, _ = run_json(ws)
+    assert code == 1
+    assert "Nothing else was new; the cache was not rewritten" in doc["hint"]
+    assert "imported and saved" not in doc["hint"]
