@@ -307,9 +307,7 @@ def run_daily(
     """
     started = time.perf_counter()
     run = _Daily(paths, config, open_store, options, lock_timeout, on_wait, clock, opener, before_sync)
-    from healthcache.sources.protocol import get_source
-
-    set_up = {name: opener is not None or get_source(name).is_configured(run.paths) for name in registry.names()}
+    set_up = {name: opener is not None or _set_up(run.paths, name) for name in registry.names()}
     planned = plan(run.config, set_up, dry_run=options.dry_run)
     result = DailyResult(dry_run=options.dry_run)
     to_sync = [p.name.split(" ", 1)[1] for p in planned if p.step == "sync" and p.skip is None]
@@ -340,6 +338,19 @@ def _said(run: _Daily, outcomes: list[StepOutcome]) -> list[StepOutcome]:
     if run.forgot is not None and first is not None and first.reason is None:
         first.reason, run.forgot = run.forgot, None
     return outcomes
+
+
+def _set_up(paths: Paths, source: str) -> bool:
+    """Whether ``source`` is part of the daily job: its login is saved, or it was synced before (a login
+    gone since, or a credentials folder the job does not see, is then the sync step's failure to tell,
+    never a silent skip)."""
+    from healthcache.sources.protocol import get_source
+
+    if get_source(source).is_configured(paths):
+        return True
+    from healthcache.sources.sync_state import load_state
+
+    return load_state(paths, source, tell=False).last_success is not None
 
 
 def _cache_version(paths: Paths) -> state.FileKey | None:

@@ -316,3 +316,32 @@ def test_readme_shows_the_report_run_prints() -> None:
     from healthcache.zone import localise
 
     assert block.group(1) == localise(render_run(example), UTC) + "\n"  # as `run` shows it, in UTC
+
+
+def test_a_source_synced_before_whose_login_is_gone_fails_with_the_auth_command(ws: Workspace) -> None:
+    """A job under cron that does not see the credentials folder (or a login deleted) skipped the source
+    as "not set up" and exited 0, every day: a source with a sync behind it is part of the job, and a
+    login gone is an auth failure (exit 1, the `auth` command, the history's auth status)."""
+    import msgspec
+
+    from healthcache.sources.sync_state import update_states_locked
+    from healthcache.timeutil import utc_iso
+
+    setup_home(ws)
+    assert ws.cli("run", "-q").code == 0  # both synced once
+    from healthcache.sources import tokens
+
+    tokens.strava_tokens_path(ws.paths).unlink()  # the login gone (or a folder the job does not see)
+    stamp = utc_iso(datetime.now(UTC) - timedelta(days=3))
+    update_states_locked(
+        ws.paths, {"strava": lambda cur: msgspec.structs.replace(cur, last_success=stamp, last_attempt=stamp)}
+    )
+    r = ws.cli("run", "--json")
+    assert r.code == 1, r.out
+    steps = {s["name"]: s for s in json.loads(r.out)["steps"]}
+    assert steps["sync strava"]["status"] == "failed"
+    assert "synced before" in steps["sync strava"]["reason"]
+    assert "healthcache auth strava" in json.loads(r.out)["error"]
+    assert steps["sync garmin"]["status"] in ("ok", "skipped")  # still logged in: as usual
+    records, _ = history.read(ws.paths, limit=1)
+    assert [s.status for s in records[0].steps if s.name == "sync strava"] == ["auth"]

@@ -280,6 +280,12 @@ def _gate(run: _Run, source: str, now: datetime, st: SourceState, report: StepRe
     if run.opener is None and not get_source(source).is_configured(paths):
         if run.options.explicit:
             raise AuthRequired(f"no {source} login is saved", hint=f"Log in with: healthcache auth {source}")
+        if st.last_success is not None:  # set up once: a login gone is a failure to tell, not a skip
+            raise AuthRequired(
+                f"no {source} login is saved, though {source} was synced before (last at {st.last_success}): "
+                "the login was removed, or the credentials folder is not the one it was saved in",
+                hint=f"Log in with: healthcache auth {source}",
+            )
         report.status = "not_configured"
         report.reason = f"not set up; run healthcache auth {source} to add it"
         return False
