@@ -59,7 +59,7 @@ class Filter:
     def keep(self, act: Activity) -> bool:
         if not sport_matches(act.sport, self.sport):
             return False
-        if self.source is not None and self.source not in act.source_ids:
+        if self.source is not None and self.source.strip().lower() not in act.source_ids:
             return False
         if self.since is not None or self.until is not None:
             day = local_day(act, self.zone)
@@ -68,6 +68,30 @@ class Filter:
             if self.until is not None and day > self.until:
                 return False
         return True
+
+
+def why_none_match(activities: Sequence[Activity], filt: Filter) -> str | None:
+    """When a filter names a sport or a source that no activity has (a typo, most often): which, and the
+    ones there are, the nearest first.  None when each named value exists (the dates left nothing).  Pure."""
+    import difflib
+
+    def named(kind: str, value: str, present: set[str]) -> str | None:
+        if value in present:
+            return None
+        near = difflib.get_close_matches(value, sorted(present), n=1, cutoff=0.6)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        return f"no activity has the {kind} {value!r}{hint} (in the cache: {', '.join(sorted(present)) or 'none'})"
+
+    if filt.sport is not None:
+        wanted = filt.sport.strip().lower()
+        present = {a.sport for a in activities} | {sports.FAMILY.get(a.sport, a.sport) for a in activities}
+        if (why := named("sport", wanted, present)) is not None:
+            return why
+    if filt.source is not None:
+        present = {s for a in activities for s in a.source_ids}
+        if (why := named("source", filt.source.strip().lower(), present)) is not None:
+            return why
+    return None
 
 
 # One letter per source in `list` (a legend is printed under the table), so a row

@@ -404,3 +404,31 @@ def test_diff_refuses_an_empty_state(sample_home: Path) -> None:
         result = hc(sample_home)("diff", *args)
         assert result.exit_code == 2
         assert "an empty state was given" in result.output and "command substitution" in result.output
+
+
+@pytest.mark.parametrize(
+    ("filt", "said"),
+    [
+        (views.Filter(sport="runing"), "no activity has the sport 'runing'; did you mean 'running'?"),
+        (views.Filter(source="stava"), "no activity has the source 'stava'"),
+        (views.Filter(sport="Running", source="Garmin"), None),  # both exist (any case)
+        (views.Filter(sport="running", since=date(2100, 1, 1)), None),  # only the dates left nothing
+    ],
+)
+def test_a_filter_naming_what_no_activity_has_says_so(filt: views.Filter, said: str | None) -> None:
+    acts = factories.cache(3).activities
+    why = views.why_none_match(acts, filt)
+    assert (why is None) == (said is None)
+    if said is not None:
+        assert why is not None and why.startswith(said)
+        assert ("running" if filt.sport else "garmin") in why  # what the cache holds instead
+
+
+def test_list_and_stats_say_why_a_typo_matches_nothing(store: Store, seeded: Callable[[int], Cache], run: Any) -> None:
+    seeded(3)
+    for argv in (("list", "--sport", "runing"), ("stats", "--sport", "runing")):
+        result = run(*argv)
+        assert result.exit_code == 0
+        assert "did you mean 'running'?" in result.output
+    result = run("list", "--source", "Garmin")  # a source named in another case still matches
+    assert result.exit_code == 0 and "no activities match" not in result.output

@@ -141,16 +141,18 @@ def list_(
       healthcache list --sport running --since 2024-05-01
       healthcache list --source strava --json
     """
-    from healthcache.views import Filter, list_rows, source_code
+    from healthcache.views import Filter, list_rows, source_code, why_none_match
     from healthcache.zone import display_zone, show_start
 
     where = display_zone(ctx.config().display.timezone)
     filt = Filter(sport=sport, since=_day(since), until=_day(until), source=source, zone=where)
-    rows = list_rows(_load(ctx), filt, limit)
+    cache = _load(ctx)
+    rows = list_rows(cache, filt, limit)
 
     def text() -> str:
         if not rows:
-            return "no activities match"
+            why = why_none_match(cache.activities, filt)
+            return "no activities match" + (f": {why}" if why else "")
         used = dict.fromkeys(s for r in rows for s in r.sources)
         legend = "sources: " + ", ".join(f"{source_code(s)} {s}" for s in used)
         table = _table()
@@ -298,16 +300,18 @@ def stats(ctx: Ctx, by: str, sport: str | None, since: datetime | None) -> None:
       healthcache stats --by month
       healthcache stats --by year --sport running --since 2020-01-01
     """
-    from healthcache.views import Filter
+    from healthcache.views import Filter, why_none_match
     from healthcache.views import stats as compute
     from healthcache.zone import display_zone
 
     where = display_zone(ctx.config().display.timezone)
-    rows = compute(_load(ctx), by, Filter(sport=sport, since=_day(since), zone=where))  # type: ignore[arg-type]
+    cache, filt = _load(ctx), Filter(sport=sport, since=_day(since), zone=where)
+    rows = compute(cache, by, filt)  # type: ignore[arg-type]
 
     def text() -> str:
         if not rows:
-            return "no activities match"
+            why = why_none_match(cache.activities, filt)
+            return "no activities match" + (f": {why}" if why else "")
         table = _table()
         table.add_column(by)
         table.add_column("sport")
