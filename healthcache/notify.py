@@ -213,7 +213,7 @@ def deliver(urls: Sequence[str], events: Sequence[Event], home: str) -> Sent:
         target = shown(client[0].url(privacy=True))
         for event in events:
             title, body = message(event, home)
-            with apprise.LogCapture(level=logging.WARNING) as log:
+            with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as log:  # apprise's words only
                 ok = bool(client.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT))
             error = None if ok else _why(log.getvalue()) or "not delivered"
             sent.deliveries.append(Delivery(target=target, ok=ok, events=[event.kind], error=error))

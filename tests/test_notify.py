@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import json
+import re
 import socket
 from collections.abc import Callable, Iterator
 from email.message import Message
@@ -204,6 +205,8 @@ def test_an_undeliverable_notification_is_told_and_recorded_and_changes_nothing(
     (r,) = json.loads(run("log", "--json").stdout)["runs"]
     (d,) = r["notifications"]
     assert d["ok"] is False and d["target"] == f"json://***@127.0.0.1:{closed}/hook" and d["error"]
+    # apprise's own words, not its log records ("2026-11-30 11:52:00,952 - WARNING - A Connection error...")
+    assert not re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ - (WARNING|ERROR)", d["error"] + result.stderr)
     target.write_text(GPX)
     result = run("import", str(target))
     assert result.exit_code == 0 and "not delivered" in result.stderr  # the recovery could not be told either
