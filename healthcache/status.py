@@ -108,7 +108,9 @@ def _counts(
     }
 
 
-_NOT_SOURCES = frozenset({"daily-run"})  # the daily run's own bookkeeping (``daily.STATE``)
+# Bookkeeping that only spares work, not a source's state: the daily run's memo (``daily.STATE``) and
+# the note of settled import listings (``importers.settled.STATE``).
+_NOT_SOURCES = frozenset({"daily-run", "settled-imports"})
 
 
 def _source_states(folder: Path) -> dict[str, Any]:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import msgspec
 import pytest
 
+from healthcache import status as status_module
+from healthcache.config import Paths
 from healthcache.model.records import Cache
 from healthcache.store import Store
 from tests.conftest import Run
@@ -89,3 +92,15 @@ def test_live_and_known_counts_agree_with_the_guard() -> None:
     assert known == per_source and sum(known.values()) == total
     assert sum(live.values()) == total - 2
     assert known["strava"] - live["strava"] == 1 and known["garmin"] - live["garmin"] == 1
+
+
+def test_status_does_not_list_the_settled_imports_note_as_a_source(tmp_path: Path) -> None:
+    """``settled-imports.json`` (the daily run's one-comparison note) is bookkeeping, like daily-run.json:
+    status printed it as "settled-imports: inputs 1" among the sources."""
+    from healthcache.importers.settled import STATE
+
+    paths = Paths(tmp_path)
+    paths.state_file(STATE).parent.mkdir(parents=True)
+    paths.state_file(STATE).write_text('{"inputs": {"k": {}}}')
+    paths.state_file("garmin").write_text('{"last_success": "2026-01-01T00:00:00Z"}')
+    assert set(status_module._source_states(paths.sync_state)) == {"garmin"}
