@@ -375,17 +375,29 @@ def prune(
     *,
     dry_run: bool = False,
     blob_for: Callable[[BackupInfo], bytes | None] | None = None,
+    prove: bool = False,
 ) -> tuple[list[Decision], list[Path]]:
     """Apply the retention policy to the backups in ``folder``, then compress every kept one but the newest.
 
     Call under the write lock.  Returns every decision (newest first) and the
     files removed, or that a dry run would remove (a dry run compresses
     nothing).  ``blob_for`` may hand over a backup's compressed content when
-    the caller holds it, sparing a read and a compression.
+    the caller holds it, sparing a read and a compression.  ``prove`` (the
+    ``backups prune`` command) re-hashes every backup first, so that one that
+    no longer holds its content never keeps a slot while good ones are removed;
+    the prune after each save does not (each backup was proven when written).
     """
     items = list_backups(folder)
+    damaged = {info.name: why for info, why in verify_backups(folder)} if prove else {}
     by_name = {b.name: b for b in items}
-    decisions = plan([Item(b.name, b.when) for b in items], policy)
+    decisions = plan([Item(b.name, b.when) for b in items if b.name not in damaged], policy)
+    # A damaged backup keeps no slot (another takes it) and is not removed: verify --backups names it.
+    decisions += [
+        Decision(Item(b.name, b.when), keep=True, rule="damaged, not counted", index=None)
+        for b in items
+        if b.name in damaged
+    ]
+    decisions.sort(key=lambda d: d.item.when, reverse=True)
     doomed_infos = [by_name[d.item.name] for d in decisions if not d.keep]
     doomed = [b.path for b in doomed_infos]
     if not dry_run:

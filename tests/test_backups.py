@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -219,3 +220,42 @@ def test_prune_command_dry_run_names_rules(store: Store, run: Run) -> None:
     )
     assert result.exit_code == 0
     assert len(backup.list_backups(store.paths.backups)) == 3
+
+
+def test_prune_never_keeps_a_damaged_backup_in_place_of_good_ones(store: Store, run: Run) -> None:
+    """A truncated backup kept its retention slot and the readable ones of its period were removed: the
+    safety net gone, silently.  `backups prune` proves each backup first: a damaged one keeps no slot
+    (the next good one takes it) and is not removed either (verify --backups names it)."""
+    clock = [datetime(2026, 1, 1, tzinfo=UTC)]
+    s = Store(store.paths, Config(retention=RetentionPolicy(keep_last=100)), clock=lambda: clock[0])
+    with s.transaction() as tx:
+        tx.save(factories.cache(3))
+    for i in range(2):
+        clock[0] += timedelta(minutes=10)
+        with s.transaction() as tx:
+            tx.save(_renamed(tx.cache, str(i)))
+    infos = backup.list_backups(store.paths.backups)  # newest first: three states
+    assert len(infos) == 3
+    newest = infos[0]
+    os.truncate(newest.path, newest.path.stat().st_size // 2)
+    result = run(
+        "backups",
+        "prune",
+        "--keep-last",
+        "1",
+        "--keep-daily",
+        "0",
+        "--keep-weekly",
+        "0",
+        "--keep-monthly",
+        "0",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.stdout)["decisions"]}
+    assert rows[newest.name]["rule"] == "damaged, not counted" and rows[newest.name]["keep"] is True
+    left = {b.name for b in backup.list_backups(store.paths.backups)}
+    assert newest.name in left and infos[1].name in left  # the next good one took the slot
+    assert infos[2].name not in left
+    problems = backup.verify_backups(store.paths.backups)
+    assert [i.name for i, _ in problems] == [newest.name]

@@ -223,7 +223,7 @@ def backups_prune(
     )
     paths = ctx.paths
     with write_lock(paths.lock, timeout=ctx.lock_timeout, on_wait=ctx.on_lock_wait):
-        decisions, doomed = prune(paths.backups, policy, dry_run=dry_run)
+        decisions, doomed = prune(paths.backups, policy, dry_run=dry_run, prove=True)
     rows = [{"name": d.item.name, "keep": d.keep, "rule": d.rule, "index": d.index} for d in decisions]
 
     def text() -> str:
