@@ -219,3 +219,24 @@ def test_home_before_the_command_reaches_the_history(home: Path) -> None:
     runs = log if isinstance(log, list) else log.get("runs", [])
     assert runs and runs[0]["command"] == "import"
     assert os.path.isdir(home / "tracking")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("cron", "--home", "{home}", "show", "--json"),
+        ("backups", "--home", "{home}", "list", "--json"),
+        ("backups", "--json", "--home", "{home}", "list"),
+        ("export", "--home", "{home}", "--json", "sqlite", "{home}/mirror.db", "--dry-run"),
+    ],
+)
+def test_options_before_a_subcommand_of_a_group_apply_to_it(tmp_path: Path, argv: tuple[str, ...]) -> None:
+    """ "Options go before or after the command name": for a group (cron, backups, export) too, where
+    `healthcache cron --home X show` said "No such option: --home"."""
+    from healthcache.samples import path as samples
+
+    home = tmp_path / "w"
+    assert hc("import", "--home", str(home), "-q", str(samples() / "gpx")).exit_code == 0
+    result = hc(*(a.format(home=home) for a in argv))
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)  # --json reached the subcommand, wherever it was given

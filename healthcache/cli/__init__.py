@@ -282,15 +282,36 @@ def _global_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def _options_given(
     here: click.Context, home: str | None, as_json: bool, quiet: bool, lock: float | None, verbose: bool = False
 ) -> Ctx:
-    """One Ctx from the command's options and the group's (before the command name); the command's win."""
-    top = here.find_root().params
-    home = home if home is not None else top.get("home")
-    lock = lock if lock is not None else top.get("lock_timeout")
-    quiet = quiet or bool(top.get("quiet"))
+    """One Ctx from the command's options and its groups' (``healthcache --home H cron show``, ``healthcache
+    cron --home H show``); the nearest given wins."""
+    groups: list[dict[str, Any]] = []
+    parent = here.parent
+    while parent is not None:
+        groups.append(parent.params)
+        parent = parent.parent
+
+    def given(name: str, value: Any) -> Any:
+        return next((g[name] for g in groups if g.get(name) is not None), None) if value is None else value
+
+    home, lock = given("home", home), given("lock_timeout", lock)
+    quiet = quiet or any(g.get("quiet") for g in groups)
     timeout = lock if lock is not None else _default_lock_timeout(quiet)
-    as_json = as_json or bool(top.get("as_json"))
-    verbose = verbose or bool(top.get("verbose"))
+    as_json = as_json or any(g.get("as_json") for g in groups)
+    verbose = verbose or any(g.get("verbose") for g in groups)
     return Ctx(home=home, as_json=as_json, quiet=quiet, lock_timeout=timeout, verbose=verbose)
+
+
+def group_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The global options on a group of commands too (``cron``, ``backups``, ``export``): its commands
+    take them from there, as they take the top level's."""
+
+    @_global_options
+    @wraps(func)
+    def wrapper(*args: Any, home: str | None, as_json: bool, quiet: bool, verbose: bool, **kwargs: Any) -> Any:
+        kwargs.pop("lock_timeout", None)
+        return func(*args, **kwargs)
+
+    return wrapper
 
 
 def _ctx_options(func: Callable[..., Any], *, workspace: bool) -> Callable[..., Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from healthcache.cli import Ctx, common_options, not_empty
+from healthcache.cli import Ctx, common_options, group_options, not_empty
 from healthcache.export.core import DEFAULT_BATCH_SIZE, ExportReport, Target
 from healthcache.export.core import export as run_export
 
@@ -18,6 +18,7 @@ from healthcache.export.core import export as run_export
     "The cache stays the single source of truth; the mirror is derived from it. "
     "Each export is one transaction: readers see the old mirror or the new one, never half.",
 )
+@group_options
 def export() -> None:
     pass
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from healthcache.cli import Ctx, common_options
+from healthcache.cli import Ctx, common_options, group_options
 from healthcache.outcome import Failure, Outcome
 
 # --------------------------------------------------------------------------- log
@@ -101,6 +101,7 @@ def _render_cron(results: list[Any]) -> str:
 
 
 @click.group(help="Install, show or remove the daily job that runs `healthcache run --quiet` for this home.")
+@group_options
 def cron() -> None:
     pass
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from healthcache.cli import Ctx, common_options, not_empty, restore_advice, writes_cache
+from healthcache.cli import Ctx, common_options, group_options, not_empty, restore_advice, writes_cache
 from healthcache.cli.complete import complete_activity, complete_backup
 from healthcache.config import RetentionPolicy
 
@@ -152,6 +152,7 @@ def restore(ctx: Ctx, backup: str | None, latest: bool, merge: bool, force: bool
 
 
 @click.group()
+@group_options
 def backups() -> None:
     """List and prune backups (one is written before every save)."""
 
