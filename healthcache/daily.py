@@ -445,7 +445,9 @@ def _sync_due(run: _Daily, sources: tuple[str, ...]) -> list[StepOutcome]:
         )
         if s.failed:
             code = result.exit_codes.get(s.source, int(Outcome.ERROR))
-            step.failures.append(Failure(Outcome.of_code(code), f"sync failed for {s.source}: {s.reason}"))
+            step.failures.append(
+                Failure(Outcome.of_code(code), f"sync failed for {s.source}: {s.failure_message()}", hint=s.hint)
+            )
         out.append(step)
     return out
 

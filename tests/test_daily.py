@@ -341,7 +341,7 @@ def test_a_source_synced_before_whose_login_is_gone_fails_with_the_auth_command(
     steps = {s["name"]: s for s in json.loads(r.out)["steps"]}
     assert steps["sync strava"]["status"] == "failed"
     assert "synced before" in steps["sync strava"]["reason"]
-    assert "healthcache auth strava" in json.loads(r.out)["error"]
+    assert "healthcache auth strava" in json.loads(r.out)["hint"]
     assert steps["sync garmin"]["status"] in ("ok", "skipped")  # still logged in: as usual
     records, _ = history.read(ws.paths, limit=1)
     assert [s.status for s in records[0].steps if s.name == "sync strava"] == ["auth"]

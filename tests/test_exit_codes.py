@@ -281,3 +281,12 @@ def test_an_os_error_gets_the_next_step_for_its_kind(exc: OSError, said: str, no
     assert failure.message.startswith(str(exc.filename)) and exc.strerror in failure.message
     assert failure.hint is not None and said in failure.hint and not_said not in failure.hint
     assert "atomically" in failure.hint
+
+
+def test_a_source_without_a_login_gives_its_next_step_as_the_json_hint(run: Run, store: Store) -> None:
+    """`sync --source strava --json` put "Log in with: ..." inside ``error`` and gave no ``hint``."""
+    result = run("sync", "--source", "strava", "--json")
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)
+    assert out["error"] == "sync failed for strava: no strava login is saved"
+    assert out["hint"] == "Log in with: healthcache auth strava"

@@ -32,10 +32,16 @@ class StepReport:
     errors: list[str] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would change
     notes: list[str] = field(default_factory=list)  # worth telling, not a failure
+    hint: str | None = None  # a failure's next step (also the last line of ``reason``, for the person)
 
     @property
     def failed(self) -> bool:
         return self.status in ("failed", "rate_limited")
+
+    def failure_message(self) -> str:
+        """``reason`` without its next step, which a failure carries as its own ``hint``."""
+        reason = self.reason or self.status
+        return reason.removesuffix(f"\n{self.hint}") if self.hint else reason
 
     def as_dict(self) -> dict[str, Any]:
         return {

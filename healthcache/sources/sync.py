@@ -96,7 +96,9 @@ class SyncResult:
         (a cron job must never succeed silently)."""
         out = [
             Failure(
-                Outcome.of_code(self.exit_codes.get(s.source, EXIT_ERROR)), f"sync failed for {s.source}: {s.reason}"
+                Outcome.of_code(self.exit_codes.get(s.source, EXIT_ERROR)),
+                f"sync failed for {s.source}: {s.failure_message()}",
+                hint=s.hint,
             )
             for s in self.failed
         ]
@@ -263,7 +265,7 @@ def _sync_source(run: _Run, source: str) -> tuple[StepReport, int]:
         return _run_source(run, source, report), 0
     except HealthcacheError as exc:
         report.status = "rate_limited" if isinstance(exc, RateLimited) else "failed"
-        report.reason = str(exc)
+        report.reason, report.hint = str(exc), exc.hint
         report.errors.append(describe_failure(source, exc))
         return report, exc.exit_code
     finally:
