@@ -81,7 +81,9 @@ def test_each_writing_command_records_one_run_newest_first(run: Run, home: Path,
         }
     ]
     assert failed["steps"][0]["status"] == "failed"  # type: ignore[index]
-    assert failed["steps"][0]["reason"] == "1 file could not be imported (listed above)"  # type: ignore[index]
+    assert failed["steps"][0]["reason"].startswith(  # type: ignore[index]
+        f"1 file could not be imported (listed above; the first: {bad}: "
+    )
     assert failed["steps"][0]["figures"]["failed"] == 1  # type: ignore[index]
     assert failed["outcome"] == "error" and ok["outcome"] == "ok"
     (step,) = ok["steps"]  # type: ignore[misc]

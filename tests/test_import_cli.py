@@ -147,3 +147,15 @@ def test_run_import_refuses_an_empty_path(tmp_path: Path, monkeypatch: pytest.Mo
         run_import(store, ["", str(tmp_path / "here")], jobs=1)
     assert raised.value.exit_code == EXIT_USAGE
     assert not (tmp_path / "home" / "tracking" / "unified-cache.json").exists()
+
+
+def test_a_failed_file_under_json_is_named_in_the_error_with_a_hint(tmp_path: Path) -> None:
+    """--json said "1 file could not be imported (listed above)": nothing is listed above a JSON object."""
+    home = tmp_path / "home"
+    bad = tmp_path / "bad.fit"
+    bad.write_bytes(b"not a fit file")
+    result = invoke("import", "--home", str(home), "--json", str(bad))
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)
+    assert "listed above" not in out["error"] and str(bad) in out["error"]
+    assert out["hint"] == "Nothing else was written; the next import tries the failed ones again."

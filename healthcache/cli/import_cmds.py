@@ -188,7 +188,19 @@ def import_(paths: tuple[str, ...], full: bool, dry_run: bool, jobs: int | None,
         if ctx.quiet:
             for f in report.failures:
                 ctx.warn(f"import failed:{_line(f, namer(paths))[1:]}")
-        n = len(report.failures)
-        ctx.fail([Failure(Outcome.ERROR, f"{n} file{'s' if n != 1 else ''} could not be imported (listed above)")])
+        n, first = len(report.failures), report.failures[0]
+        where = "in the report's failures" if ctx.as_json else "listed above"
+        saved = report.save is not None and report.save.changed
+        ctx.fail(
+            [
+                Failure(
+                    Outcome.ERROR,
+                    f"{n} file{'s' if n != 1 else ''} could not be imported ({where}; the first: {first.path}: "
+                    f"{first.reason})",
+                    hint=("The other files were imported and saved" if saved else "Nothing else was written")
+                    + "; the next import tries the failed ones again.",
+                )
+            ]
+        )
     if not dry_run:
         ctx.fail(refresh_mirrors(ctx))
