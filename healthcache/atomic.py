@@ -173,9 +173,20 @@ def prepare(path: Path, data: Chunks, *, mode: int | None = None, safe: str | No
     return Prepared(path, tmp, existed, safe)
 
 
+def ensure_folder(folder: Path) -> None:
+    """Make ``folder`` (and its parents) if missing; a file standing in its place is said as such
+    (mkdir would say "File exists", naming neither that it is a file nor what to do)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise NotADirectoryError(
+            errno.ENOTDIR, f"{exc.filename or folder} is a file where a folder should be: move it aside", str(folder)
+        ) from exc
+
+
 def _write_temp(path: Path, data: Chunks, mode: int | None) -> Path:
     folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_folder(folder)
     final_mode = existing_mode(path) if mode is None else mode
     tmp = folder / f"{TEMP_PREFIX}{path.name}.{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):

@@ -217,7 +217,7 @@ def make_backup(cache_path: Path, folder: Path, sha256_hex: str, when: datetime,
 
 
 def _link_or_copy(cache_path: Path, folder: Path, dest: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    atomic.ensure_folder(folder)
     for existing in (dest, dest.with_name(dest.name + ZST)):
         if existing.exists():
             # Same moment, same content: the backup we want is already there.
@@ -246,7 +246,7 @@ def prepare_backup(
 ) -> atomic.Prepared:
     """Keep ``data`` (a state being saved) as a backup of its own: written and fsynced beside its place
     (``atomic.prepare``); ``commit`` the result once the state is saved."""
-    folder.mkdir(parents=True, exist_ok=True)
+    atomic.ensure_folder(folder)
     return atomic.prepare(folder / backup_name(when, sha256_hex), data, mode=mode)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from healthcache import backup, retention
 from healthcache.config import Config, Paths, RetentionPolicy
-from healthcache.errors import UsageError
+from healthcache.errors import StorageError, UsageError
 from healthcache.model.records import Cache
 from healthcache.retention import Item, plan
 from healthcache.store import Store
@@ -259,3 +260,19 @@ def test_prune_never_keeps_a_damaged_backup_in_place_of_good_ones(store: Store, 
     assert infos[2].name not in left
     problems = backup.verify_backups(store.paths.backups)
     assert [i.name for i, _ in problems] == [newest.name]
+
+
+def test_a_file_in_place_of_the_backups_folder_is_named_as_such(
+    store: Store, seeded: Callable[[int], Cache], run: Run
+) -> None:
+    """The save was refused with "could not back up the cache to .../backups/unified-cache-...json: File
+    exists", which says neither that backups/ is a file nor what to do."""
+    seeded(2)
+    shutil.rmtree(store.paths.backups)
+    store.paths.backups.write_text("not a folder")
+    before = store.paths.cache.read_bytes()
+    with store.transaction() as tx, pytest.raises(StorageError) as err:
+        tx.save(factories.with_new(tx.cache, "x"))
+    assert f"{store.paths.backups} is a file where a folder should be: move it aside" in str(err.value)
+    assert "was not changed" in str(err.value.hint)
+    assert store.paths.cache.read_bytes() == before
