@@ -179,15 +179,20 @@ def test_rolling_400_daily_saves(tmp_path: Path) -> None:
     assert len(months) >= 12
 
 
-def test_prune_command_dry_run_names_rules(store: Store, run: Run) -> None:
+def _saves_apart(store: Store, n: int, apart: timedelta, *, size: int = 1) -> None:
+    """``n`` saves ``apart`` from each other, every state kept (retention keeps the last 100)."""
     clock = [datetime(2026, 1, 1, tzinfo=UTC)]
     s = Store(store.paths, Config(retention=RetentionPolicy(keep_last=100)), clock=lambda: clock[0])
     with s.transaction() as tx:
-        tx.save(factories.cache(1))
-    for i in range(6):
-        clock[0] += timedelta(hours=10)
+        tx.save(factories.cache(size))
+    for i in range(n - 1):
+        clock[0] += apart
         with s.transaction() as tx:
             tx.save(_renamed(tx.cache, str(i)))
+
+
+def test_prune_command_dry_run_names_rules(store: Store, run: Run) -> None:
+    _saves_apart(store, 7, timedelta(hours=10))
     names = [b.name for b in backup.list_backups(store.paths.backups)]
     assert len(names) == 7  # every saved state, the first one included
     result = run(
@@ -227,14 +232,7 @@ def test_prune_never_keeps_a_damaged_backup_in_place_of_good_ones(store: Store, 
     """A truncated backup kept its retention slot and the readable ones of its period were removed: the
     safety net gone, silently.  `backups prune` proves each backup first: a damaged one keeps no slot
     (the next good one takes it) and is not removed either (verify --backups names it)."""
-    clock = [datetime(2026, 1, 1, tzinfo=UTC)]
-    s = Store(store.paths, Config(retention=RetentionPolicy(keep_last=100)), clock=lambda: clock[0])
-    with s.transaction() as tx:
-        tx.save(factories.cache(3))
-    for i in range(2):
-        clock[0] += timedelta(minutes=10)
-        with s.transaction() as tx:
-            tx.save(_renamed(tx.cache, str(i)))
+    _saves_apart(store, 3, timedelta(minutes=10), size=3)
     infos = backup.list_backups(store.paths.backups)  # newest first: three states
     assert len(infos) == 3
     newest = infos[0]
