@@ -277,3 +277,29 @@ def test_readme_log_example_is_what_log_prints() -> None:
     block = re.search(r"<!-- shape:log -->\n```text\n(.*?)```", readme, re.S)
     assert block is not None
     assert block.group(1) == "$ healthcache log --limit 3\n" + render_log(readme_log_records(), []) + "\n"
+
+
+def test_log_shows_the_times_in_its_reasons_in_the_display_zone() -> None:
+    """`run` showed "passed at 12:52 CET" and `log` the same run's reason as "2026-11-30T11:52:55Z"."""
+    from zoneinfo import ZoneInfo
+
+    from healthcache.cli.run_cmds import render_log
+
+    step = history.Step(
+        name="verify",
+        status="skipped",
+        reason="cache unchanged since the last verify, which passed at 2026-11-30T11:52:55Z",
+    )
+    record = history.Record(
+        started="2026-11-30T12:00:00.000000Z",
+        ended="2026-11-30T12:00:01.000000Z",
+        seconds=1.0,
+        command="run",
+        args=[],
+        outcome="ok",
+        exit_code=0,
+        steps=[step],
+    )
+    text = render_log([record], [], ZoneInfo("Europe/Berlin"))
+    assert "passed at 2026-11-30 12:52:55 CET" in text or "passed at 2026-11-30 12:52 CET" in text
+    assert "11:52:55Z" not in text

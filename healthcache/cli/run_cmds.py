@@ -21,7 +21,7 @@ def _figures(figures: dict[str, int]) -> str:
 def render_log(records: list[Any], unreadable: list[Any], where: tzinfo = UTC) -> str:
     """One block per run, newest first: when (in the display zone ``where``), command, outcome, each step,
     what was lost, who was told."""
-    from healthcache.zone import show_stamp
+    from healthcache.zone import localise, show_stamp
 
     if not records and not unreadable:
         return "no runs recorded yet (writing commands and verify record each run in tracking/history/)"
@@ -33,10 +33,10 @@ def render_log(records: list[Any], unreadable: list[Any], where: tzinfo = UTC) -
         args = f" {' '.join(r.args)}" if r.args else ""
         lines.append(f"{when}  {r.seconds:7.2f} s  exit {r.exit_code:<3} {r.outcome:<9} {r.command}{args}")
         for s in r.steps:
-            detail = s.reason.splitlines()[0] if s.reason else _figures(s.figures)
+            detail = localise(s.reason.splitlines()[0], where) if s.reason else _figures(s.figures)
             lines.append(f"    {s.name:<16} {s.status:<14} {detail}".rstrip())
         for e in r.errors[:3]:
-            lines.append(f"    error: {e.splitlines()[0]}")
+            lines.append(f"    error: {localise(e.splitlines()[0], where)}")
         if r.lost_count:
             more = f" (+{r.lost_count - len(r.lost[:5])} more)" if r.lost_count > len(r.lost[:5]) else ""
             lines.append(f"    lost or at risk: {', '.join(r.lost[:5])}{more}")
