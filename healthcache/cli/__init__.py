@@ -453,6 +453,7 @@ def cli(home: str | None, as_json: bool, quiet: bool, verbose: bool, lock_timeou
 def corrupt_hint(exc: CorruptInput) -> str | None:
     """For a corrupt cache: the newest backup that loads, and the command to restore it."""
     from healthcache.config import Paths
+    from healthcache.restore import restore_advice
 
     home = os.environ.get("HEALTHCACHE_HOME")
     try:
@@ -462,13 +463,6 @@ def corrupt_hint(exc: CorruptInput) -> str | None:
         return restore_advice(paths)
     except HealthcacheError:
         return None
-
-
-def restore_advice(paths: Any) -> str:
-    """The exact commands that bring back a readable cache (the README promises them)."""
-    from healthcache.restore import restore_advice as advice
-
-    return advice(paths)
 
 
 class _Run(msgspec.Struct):

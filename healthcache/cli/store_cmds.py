@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from healthcache.cli import Ctx, common_options, group_options, not_empty, restore_advice, writes_cache
+from healthcache.cli import Ctx, common_options, group_options, not_empty, writes_cache
 from healthcache.cli.complete import complete_activity, complete_backup
 from healthcache.config import RetentionPolicy
 
@@ -31,6 +31,7 @@ def verify(ctx: Ctx, baseline: bool, check_backups: bool, strict: bool) -> None:
     """
     from healthcache import verify as v
     from healthcache.cli.render import render_baseline
+    from healthcache.restore import restore_advice
 
     store = ctx.store()
     if baseline:
